@@ -1,0 +1,46 @@
+// Typed event bus: services talk through named events instead of holding each
+// other, so start order and tests stay simple. Listeners' errors are caught and
+// logged: one faulty listener must not stop delivery to the rest.
+import type { Alarm, Telemetry } from './types.js';
+
+export interface GatewayEvents {
+  /** A device's MQTT session opened or closed (embedded broker or external state/LWT). */
+  'device.link': { deviceId: string; connected: boolean; at: number };
+  /** Derived presence changed (live link + heartbeats). */
+  'device.presence': { deviceId: string; online: boolean; at: number; reason: string };
+  'device.state': { deviceId: string; online: boolean; fw?: string; model?: string; at: number };
+  'device.telemetry': { deviceId: string; telemetry: Telemetry; at: number };
+  'device.ack': { deviceId: string; id: string; ok: boolean; error?: string; at: number };
+  'device.event': { deviceId: string; event: Record<string, unknown> & { type: string }; at: number };
+  'device.dropped': { deviceId: string | null; topic: string; reason: string };
+  'device.changed': { deviceId: string; change: 'created' | 'updated' | 'deleted' };
+  'alarm.opened': Alarm;
+  'alarm.cleared': Alarm;
+  'alarm.acknowledged': Alarm;
+}
+
+type Listener<T> = (payload: T) => void;
+
+export class EventBus {
+  private listeners = new Map<keyof GatewayEvents, Set<Listener<never>>>();
+  constructor(private onError: (err: unknown, event: string) => void = () => {}) {}
+
+  on<K extends keyof GatewayEvents>(event: K, fn: Listener<GatewayEvents[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn as Listener<never>);
+    return () => set!.delete(fn as Listener<never>);
+  }
+
+  emit<K extends keyof GatewayEvents>(event: K, payload: GatewayEvents[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const fn of set) {
+      try {
+        (fn as Listener<GatewayEvents[K]>)(payload);
+      } catch (err) {
+        this.onError(err, event);
+      }
+    }
+  }
+}
