@@ -8,7 +8,7 @@ export interface GatewayEvents {
   'device.link': { deviceId: string; connected: boolean; at: number };
   /** Derived presence changed (live link + heartbeats). */
   'device.presence': { deviceId: string; online: boolean; at: number; reason: string };
-  'device.state': { deviceId: string; online: boolean; fw?: string; model?: string; at: number };
+  'device.state': { deviceId: string; online: boolean; fw?: string; model?: string; at: number; retained: boolean };
   'device.telemetry': { deviceId: string; telemetry: Telemetry; at: number };
   'device.ack': { deviceId: string; id: string; ok: boolean; error?: string; at: number };
   'device.event': { deviceId: string; event: Record<string, unknown> & { type: string }; at: number };

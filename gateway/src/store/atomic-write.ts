@@ -59,7 +59,7 @@ export class SerialWriter {
   writes = 0;
   failures = 0;
 
-  constructor(private readonly file: string, private readonly serialize: () => string, private readonly onError?: (err: unknown) => void) {}
+  constructor(private readonly file: string, private readonly serialize: () => string | Buffer, private readonly onError?: (err: unknown) => void) {}
 
   write(): Promise<void> {
     const p = new Promise<void>((resolve, reject) => this.pending.push({ resolve, reject }));

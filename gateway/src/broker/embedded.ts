@@ -1,0 +1,177 @@
+// The one module that imports aedes. Policy points are options with safe
+// defaults: with no authenticate given, every client is refused (no anonymous
+// MQTT); with no policy, every publish/subscribe is denied.
+import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import { Aedes, type Client } from 'aedes';
+import type { AccessPolicy, Principal } from './policy.js';
+
+export interface DeviceCredentials {
+  secretHash: string;
+  zoneId: string | null;
+}
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  tls?: { port: number; certFile: string; keyFile: string };
+  /** The gateway's own client; its password lives only in memory. */
+  gateway: { username: string; password: string };
+  /** Looks up a device for authentication; undefined = unknown device. */
+  findDevice: (deviceId: string) => DeviceCredentials | undefined;
+  verifySecret: (secret: string, hash: string) => boolean;
+  policy: AccessPolicy;
+  /** Called for every refused connect/publish/subscribe, with the reason. */
+  onRefused?: (what: 'connect' | 'publish' | 'subscribe', clientId: string | null, detail: string) => void;
+  onLink?: (deviceId: string, connected: boolean) => void;
+  log?: { warn: (obj: object, msg: string) => void; debug: (obj: object, msg: string) => void };
+}
+
+const NOT_AUTHORIZED = 5; // MQTT 3.1.1 §3.2.2.3, CONNACK return code 5
+const BAD_CREDENTIALS = 4;
+
+export class EmbeddedBroker {
+  private aedes: Aedes | null = null;
+  private servers: Array<Server | TlsServer> = [];
+  /** Principal per client object (not per id: a takeover briefly has two clients with one id). */
+  private principals = new WeakMap<Client, Principal>();
+  private clients = new Map<string, Client>();
+  /** Bound ports (useful when port 0 asked the OS to choose). */
+  ports: { mqtt: number; mqtts: number | null } = { mqtt: 0, mqtts: null };
+
+  constructor(private readonly opts: EmbeddedBrokerOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const aedes = new Aedes({
+      // Devices name themselves by id, which can be longer than MQTT 3.1's 23.
+      maxClientsIdLength: 64,
+      maxTopicLevels: 8,
+      // One frozen speaker on a 3G link must not stall delivery to the rest.
+      drainTimeout: 30_000,
+      connectTimeout: 15_000,
+      authenticate: (client, username, password, done) => {
+        const fail = (code: number, detail: string) => {
+          o.onRefused?.('connect', client.id ?? null, detail);
+          const err = Object.assign(new Error(detail), { returnCode: code });
+          done(err as never, false);
+        };
+        if (!username || !password) return fail(NOT_AUTHORIZED, 'anonymous');
+        const pw = password.toString('utf8');
+        if (username === o.gateway.username) {
+          if (!safeEqual(pw, o.gateway.password)) return fail(BAD_CREDENTIALS, 'bad gateway credentials');
+          this.principals.set(client, { kind: 'gateway' });
+          return done(null, true);
+        }
+        // Username is the device id and must equal the client id, so one device
+        // cannot take over another's session by reusing its client id.
+        if (client.id !== username) return fail(NOT_AUTHORIZED, 'client id must equal username');
+        const dev = o.findDevice(username);
+        if (!dev || !o.verifySecret(pw, dev.secretHash)) return fail(BAD_CREDENTIALS, 'bad device credentials');
+        this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId });
+        done(null, true);
+      },
+      authorizePublish: (client, packet, cb) => {
+        // client is null for a stale will published after a restart: nobody to check, refuse.
+        const who = client ? this.principals.get(client) : undefined;
+        if (!who) return cb(new Error('unknown client'));
+        const d = o.policy.canPublish(who, packet.topic, packet.retain);
+        if (!d.ok) {
+          o.onRefused?.('publish', client!.id, `${packet.topic}: ${d.reason}`);
+          // MQTT-3.3.5-2: the server may close the connection; it tells the
+          // spoofing device nothing, and an honest device never gets here.
+          return cb(new Error(d.reason));
+        }
+        cb(null);
+      },
+      authorizeSubscribe: (client, sub, cb) => {
+        const who = this.principals.get(client);
+        const d = who ? o.policy.canSubscribe(who, sub.topic) : { ok: false as const, reason: 'unknown client' };
+        if (!d.ok) {
+          o.onRefused?.('subscribe', client.id, `${sub.topic}: ${d.reason}`);
+          // SUBACK 0x80 (MQTT 3.1.1 §3.9.3) rather than a disconnect.
+          return cb(null, null);
+        }
+        cb(null, sub);
+      },
+    });
+    await aedes.listen();
+    aedes.on('clientReady', (client) => {
+      const who = this.principals.get(client);
+      this.clients.set(client.id, client);
+      if (who?.kind === 'device') o.onLink?.(who.deviceId, true);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      // A takeover by the same id fires disconnect for the old client after the
+      // new one is ready: only report if this client is still the current one.
+      if (this.clients.get(client.id) !== client) return;
+      this.clients.delete(client.id);
+      const who = this.principals.get(client);
+      if (who?.kind === 'device') o.onLink?.(who.deviceId, false);
+    });
+    aedes.on('clientError', (client, err) => o.log?.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('connectionError', (client, err) => o.log?.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
+    this.aedes = aedes;
+
+    const tcp = createServer((socket) => aedes.handle(socket));
+    this.ports.mqtt = await listen(tcp, o.port, o.host);
+    this.servers.push(tcp);
+    if (o.tls) {
+      const tls = createTlsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, (socket) => aedes.handle(socket));
+      this.ports.mqtts = await listen(tls, o.tls.port, o.host);
+      this.servers.push(tls);
+    }
+  }
+
+  /** Device ids with a live MQTT session on this broker. */
+  connectedDevices(): string[] {
+    const out: string[] = [];
+    for (const c of this.clients.values()) {
+      const who = this.principals.get(c);
+      if (who?.kind === 'device') out.push(who.deviceId);
+    }
+    return out;
+  }
+
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  /** Closes a device's session, e.g. after its secret was rotated or its zone changed. */
+  disconnect(deviceId: string): boolean {
+    const c = this.clients.get(deviceId);
+    if (!c) return false;
+    c.close();
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    // Stop accepting first; server.close() only completes once every socket is
+    // gone, which happens when aedes closes its clients.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers = [];
+    const a = this.aedes;
+    this.aedes = null;
+    if (a) await new Promise<void>((r) => a.close(() => r()));
+    await closed;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function listen(server: Server | TlsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}

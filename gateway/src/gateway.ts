@@ -1,0 +1,301 @@
+// Composition root: builds every service once, starts them in order and stops
+// them in reverse, each step in its own try/catch so one failing stop does not
+// leave the rest running. No globals: everything hangs off GatewayContext.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Settings } from './config/schema.js';
+import { EventBus } from './core/bus.js';
+import { Metrics } from './core/metrics.js';
+import { Store } from './store/store.js';
+import { CoalescedJsonFile, SerialWriter, readJsonFile } from './store/atomic-write.js';
+import { Topics } from './mqtt/topics.js';
+import { MqttLink } from './mqtt/link.js';
+import { AccessPolicy } from './broker/policy.js';
+import { EmbeddedBroker } from './broker/embedded.js';
+import { DeviceContract } from './devices/contract.js';
+import { Registry } from './devices/registry.js';
+import { Ingest } from './devices/ingest.js';
+import { verifyDeviceSecret } from './devices/secret.js';
+import { Presence } from './health/presence.js';
+import { HealthHistory } from './health/history.js';
+import { Alarms } from './health/alarms.js';
+import { Dispatcher } from './commands/dispatcher.js';
+import { Users } from './auth/users.js';
+import { generatePassword } from './auth/password.js';
+import { AuditLog } from './audit/audit.js';
+import { buildApp } from './http/app.js';
+
+export interface GatewayContext {
+  settings: Settings;
+  log: Logger;
+  bus: EventBus;
+  metrics: Metrics;
+  store: Store;
+  topics: Topics;
+  contract: DeviceContract;
+  registry: Registry;
+  users: Users;
+  audit: AuditLog;
+  presence: Presence;
+  history: HealthHistory;
+  alarms: Alarms;
+  dispatcher: Dispatcher;
+  /** null in external broker mode */
+  broker: EmbeddedBroker | null;
+  link: MqttLink;
+  now: () => number;
+}
+
+interface Service {
+  name: string;
+  start: () => Promise<void> | void;
+  stop: () => Promise<void> | void;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Password for the first admin; otherwise GATEWAY_ADMIN_PASSWORD or a generated one printed once. */
+  adminPassword?: string;
+  /** Called with the generated first-admin password (default: print to stdout). */
+  onAdminCreated?: (username: string, password: string, generated: boolean) => void;
+  now?: () => number;
+}
+
+export class Gateway {
+  readonly ctx: GatewayContext;
+  private services: Service[] = [];
+  private started: Service[] = [];
+  app: FastifyInstance | null = null;
+  httpPort = 0;
+
+  private constructor(ctx: GatewayContext, private readonly opts: GatewayOptions) {
+    this.ctx = ctx;
+  }
+
+  static async create(settings: Settings, opts: GatewayOptions = {}): Promise<Gateway> {
+    const log = opts.log ?? pino({ level: settings.log.level, base: { svc: 'gateway' } });
+    const now = opts.now ?? Date.now;
+    const dataDir = resolve(settings.dataDir);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const bus = new EventBus((err, event) => log.error({ err, event }, 'event listener failed'));
+    const metrics = new Metrics();
+    const store = await Store.open(join(dataDir, 'gateway.json'), { onWriteError: (err) => log.error({ err }, 'store write failed; previous state kept on disk') });
+    const topics = new Topics(settings.ns);
+    const contract = new DeviceContract();
+    const registry = new Registry(store, bus, () => new Date(now()));
+    const users = new Users(store, () => new Date(now()));
+    const audit = new AuditLog(join(dataDir, 'audit.log'), () => new Date(now()));
+    const presence = new Presence({
+      bus, heartbeatMs: settings.health.heartbeatSeconds * 1000, missedHeartbeats: settings.health.missedHeartbeats,
+      authoritativeLinks: settings.broker.mode === 'embedded', now,
+    });
+    const history = new HealthHistory(now);
+    const alarms = new Alarms({ store, bus, presence, health: settings.health, now });
+
+    const gatewayCreds = settings.broker.mode === 'embedded'
+      ? { username: `gateway-${settings.ns}`, password: randomBytes(24).toString('base64url') }
+      : { username: settings.broker.username, password: settings.broker.password };
+    const refused = metrics.counter('gateway_mqtt_refused_total', 'Refused MQTT connects, publishes and subscribes');
+    const broker = settings.broker.mode === 'embedded'
+      ? new EmbeddedBroker({
+        host: settings.broker.host, port: settings.broker.port,
+        tls: settings.broker.tlsCertFile ? { port: settings.broker.tlsPort, certFile: settings.broker.tlsCertFile, keyFile: settings.broker.tlsKeyFile } : undefined,
+        gateway: gatewayCreds,
+        findDevice: (id) => registry.device(id),
+        verifySecret: verifyDeviceSecret,
+        policy: new AccessPolicy(topics),
+        onRefused: (what, clientId, detail) => {
+          refused({ what });
+          bus.emit('device.dropped', { deviceId: clientId, topic: detail, reason: `refused-${what}` });
+          log.warn({ what, clientId, detail }, 'mqtt refused');
+        },
+        onLink: (deviceId, connected) => bus.emit('device.link', { deviceId, connected, at: now() }),
+        log,
+      })
+      : null;
+
+    let ingest: Ingest | null = null;
+    const link = new MqttLink({
+      username: gatewayCreds.username, password: gatewayCreds.password,
+      clientId: `gateway-${settings.ns}-${randomBytes(4).toString('hex')}`,
+      subscriptions: topics.gatewaySubscriptions(),
+      onMessage: (topic, payload, retained) => ingest?.handle(topic, payload, retained),
+    });
+    const dispatcher = new Dispatcher({
+      store, bus, topics, contract, metrics,
+      publish: (topic, payload) => link.publish(topic, payload, { qos: 1 }),
+      isOnline: (id) => presence.get(id)?.online ?? false,
+      ackTimeoutMs: settings.commands.ackTimeoutSeconds * 1000,
+      expireMs: settings.commands.expireHours * 3600_000,
+      now,
+    });
+    ingest = new Ingest({
+      topics, contract, bus, metrics, isKnownDevice: (id) => registry.device(id) !== undefined,
+      maxPayloadBytes: settings.broker.maxPayloadBytes, messagesPerSecond: settings.broker.deviceMessagesPerSecond, log,
+      now,
+    });
+
+    const ctx: GatewayContext = { settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link, now };
+    const gw = new Gateway(ctx, opts);
+    gw.wire(dataDir);
+    return gw;
+  }
+
+  private wire(dataDir: string): void {
+    const { settings, log, bus, metrics, store, registry, presence, history, alarms, dispatcher, broker, link } = this.ctx;
+    const liveFile = new CoalescedJsonFile(join(dataDir, 'live.json'), () => presence.snapshot(), 1000, (err) => log.error({ err }, 'live state flush failed'));
+    const historyFile = join(dataDir, 'health-history.bin');
+    const historyWriter = new SerialWriter(historyFile, () => history.serialize(), (err) => log.error({ err }, 'history flush failed'));
+    const timers: NodeJS.Timeout[] = [];
+    const offs: Array<() => void> = [];
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+
+    metrics.gauge('gateway_devices_connected', 'Devices with a live MQTT session (embedded broker) or online by heartbeat (external)', () =>
+      broker ? broker.connectedDevices().length : presence.onlineCount());
+    metrics.gauge('gateway_devices_online', 'Devices online (live link and fresh heartbeat)', () => presence.onlineCount());
+    metrics.gauge('gateway_devices_registered', 'Registered devices', () => store.data.devices.length);
+    metrics.counterFrom('gateway_mqtt_messages_out_total', 'Messages the gateway published', () => link.published);
+    metrics.counterFrom('gateway_store_flushes_total', 'Full writes of the main store file', () => store.flushes);
+    metrics.counterFrom('gateway_store_write_failures_total', 'Failed writes of the main store file', () => store.writeFailures);
+    metrics.counterFrom('gateway_live_flushes_total', 'Coalesced writes of live device state', () => liveFile.flushes);
+    metrics.gauge('gateway_alarms_open', 'Open alarms', () => store.data.alarms.filter((a) => !a.clearedAt).length);
+    metrics.gauge('gateway_commands_owed', 'Commands not yet acknowledged by their device', () => store.data.owed.length);
+    metrics.gauge('gateway_event_loop_lag_p99_seconds', 'Event-loop delay p99 since the last scrape', () => {
+      const v = lag.percentile(99) / 1e9;
+      lag.reset();
+      return v;
+    });
+    metrics.gauge('gateway_process_resident_memory_bytes', 'Resident set size', () => process.memoryUsage.rss());
+
+    this.services = [
+      // Opened in create(); listed first so it is closed last, after every writer.
+      { name: 'store', start: () => {}, stop: () => store.close() },
+      {
+        name: 'live state',
+        start: async () => {
+          presence.restore(await readJsonFile(join(dataDir, 'live.json')));
+          history.restore(await readFile(historyFile).catch(() => null));
+          presence.start();
+          const guard = (p: Promise<unknown>) => p.catch((err) => log.error({ err }, 'health update failed'));
+          offs.push(
+            bus.on('device.telemetry', (e) => {
+              history.recordTelemetry(e.deviceId, e.telemetry, e.at);
+              liveFile.markDirty();
+              void guard(alarms.onTelemetry(e.deviceId, e.telemetry, e.at));
+            }),
+            bus.on('device.presence', (e) => {
+              history.recordPresence(e.deviceId, e.online, e.at);
+              liveFile.markDirty();
+              if (e.online) void guard(alarms.clear(e.deviceId, 'offline'));
+            }),
+            bus.on('device.state', (e) => void guard(registry.noteReported(e.deviceId, e.fw, e.model))),
+            bus.on('device.changed', (e) => {
+              if (e.change === 'deleted') history.forget(e.deviceId);
+              // A new secret or zone must take effect now: close the session so the
+              // device re-authenticates and re-subscribes under the new rules.
+              if (e.change !== 'created') broker?.disconnect(e.deviceId);
+            }),
+          );
+          lag.enable();
+          const sweepMs = settings.health.checkIntervalSeconds * 1000;
+          timers.push(setInterval(() => {
+            presence.sweep();
+            for (const id of presence.ids()) if (presence.get(id)?.online) history.recordPresence(id, true);
+            void guard(alarms.sweep(registry.devices().map((d) => d.id)));
+          }, sweepMs));
+          timers.push(setInterval(() => void historyWriter.write().catch(() => {}), 10 * 60_000));
+          for (const t of timers) t.unref();
+          // Registered devices never heard from still count for offline alarms.
+          for (const d of registry.devices()) presence.evaluate(d.id, 'startup');
+        },
+        stop: async () => {
+          for (const t of timers) clearInterval(t);
+          for (const off of offs) off();
+          presence.stop();
+          lag.disable();
+          await liveFile.close();
+          await historyWriter.write();
+        },
+      },
+      {
+        name: 'mqtt broker',
+        start: async () => {
+          if (broker) await broker.start();
+        },
+        stop: async () => {
+          if (broker) await broker.stop();
+        },
+      },
+      {
+        name: 'mqtt link',
+        start: async () => {
+          const url = broker ? `mqtt://127.0.0.1:${broker.ports.mqtt}` : settings.broker.url;
+          await link.start(url);
+        },
+        stop: () => link.stop(),
+      },
+      { name: 'commands', start: () => dispatcher.start(), stop: () => dispatcher.stop() },
+      {
+        name: 'users',
+        start: () => this.ensureAdmin(),
+        stop: () => {},
+      },
+      {
+        name: 'http',
+        start: async () => {
+          this.app = await buildApp(this.ctx);
+          await this.app.listen({ host: settings.http.host, port: settings.http.port });
+          const addr = this.app.server.address();
+          this.httpPort = typeof addr === 'object' && addr ? addr.port : settings.http.port;
+          log.info({ port: this.httpPort }, 'http listening');
+        },
+        stop: async () => {
+          await this.app?.close();
+        },
+      },
+    ];
+  }
+
+  private async ensureAdmin(): Promise<void> {
+    const { users, log } = this.ctx;
+    if (users.list().length) return;
+    const given = this.opts.adminPassword ?? process.env.GATEWAY_ADMIN_PASSWORD;
+    const password = given || generatePassword();
+    await users.create({ username: 'admin', displayName: 'Quản trị viên', role: 'admin', password });
+    await this.ctx.audit.record({ actor: null, action: 'user.bootstrap', target: 'admin', ok: true });
+    log.info({ username: 'admin' }, 'first admin user created');
+    const report = this.opts.onAdminCreated ?? ((u: string, p: string, generated: boolean) => {
+      if (generated) process.stdout.write(`\n  First start: admin user "${u}" created with password: ${p}\n  It is shown only this once. Change it after logging in.\n\n`);
+    });
+    report('admin', password, !given);
+  }
+
+  async start(): Promise<void> {
+    for (const s of this.services) {
+      try {
+        await s.start();
+        this.started.push(s);
+        this.ctx.log.debug({ service: s.name }, 'started');
+      } catch (err) {
+        this.ctx.log.error({ err, service: s.name }, 'service failed to start; stopping the others');
+        await this.stop();
+        throw err;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [...this.started].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        this.ctx.log.error({ err, service: s.name }, 'service failed to stop');
+      }
+    }
+    this.started = [];
+  }
+}
