@@ -109,3 +109,22 @@ describe('Store', () => {
     await store.close();
   });
 });
+
+describe('stale temp files', () => {
+  it('open() removes temp files a killed writer left behind, and keeps the store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-store-tmp-'));
+    const file = join(dir, 'store.json');
+    const s1 = await Store.open(file);
+    await s1.update((d) => d.zones.push(zone('kept')));
+    await s1.close();
+    writeFileSync(join(dir, '.store.json.4242.7.tmp'), '{"torn":');
+    writeFileSync(join(dir, '.store.json.4243.1.tmp'), '');
+    writeFileSync(join(dir, 'other.tmp'), 'not ours');
+    const s2 = await Store.open(file);
+    expect(s2.data.zones.map((z) => z.id)).toEqual(['kept']);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dir).sort()).toEqual(['other.tmp', 'store.json']);
+    await s2.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -11,7 +11,7 @@ import type { Settings } from './config/schema.js';
 import { EventBus } from './core/bus.js';
 import { Metrics } from './core/metrics.js';
 import { Store } from './store/store.js';
-import { CoalescedJsonFile, SerialWriter, readJsonFile } from './store/atomic-write.js';
+import { CoalescedJsonFile, SerialWriter, readJsonFile, removeStaleTemps } from './store/atomic-write.js';
 import { Topics } from './mqtt/topics.js';
 import { MqttLink } from './mqtt/link.js';
 import { AccessPolicy } from './broker/policy.js';
@@ -177,6 +177,8 @@ export class Gateway {
       {
         name: 'live state',
         start: async () => {
+          await removeStaleTemps(join(dataDir, 'live.json'));
+          await removeStaleTemps(historyFile);
           presence.restore(await readJsonFile(join(dataDir, 'live.json')));
           history.restore(await readFile(historyFile).catch(() => null));
           presence.start();

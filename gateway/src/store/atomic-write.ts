@@ -2,7 +2,7 @@
 // target, fsync the directory. rename(2) is atomic on POSIX file systems, so a
 // reader (or a restart after kill -9 or a power cut) sees the old or the new
 // file, never a torn one. The directory fsync makes the rename itself durable.
-import { open, rename, unlink, readFile } from 'node:fs/promises';
+import { open, rename, unlink, readFile, readdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 let seq = 0;
@@ -26,6 +26,23 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     throw err;
   }
   await fsyncDir(dirname(file));
+}
+
+/**
+ * Removes temp files a killed writer left behind (`.<name>.<pid>.<n>.tmp`).
+ * Call before the first write of a file; returns how many were removed.
+ */
+export async function removeStaleTemps(file: string): Promise<number> {
+  const prefix = `.${basename(file)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(file));
+  } catch {
+    return 0;
+  }
+  const stale = names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
+  await Promise.all(stale.map((n) => unlink(join(dirname(file), n)).catch(() => {})));
+  return stale.length;
 }
 
 async function fsyncDir(dir: string): Promise<void> {

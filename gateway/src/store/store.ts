@@ -5,7 +5,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import type { Alarm, Device, OwedCommand, User, Zone } from '../core/types.js';
-import { readJsonFile, SerialWriter } from './atomic-write.js';
+import { readJsonFile, removeStaleTemps, SerialWriter } from './atomic-write.js';
 import { CURRENT_SCHEMA_VERSION, migrate } from './migrations.js';
 
 export interface StoreData {
@@ -46,6 +46,7 @@ export class Store {
 
   static async open(file: string, opts: { onWriteError?: (err: unknown) => void } = {}): Promise<Store> {
     await mkdir(dirname(file), { recursive: true });
+    await removeStaleTemps(file);
     const adapter = new DurableJSONFile<StoreData>(file, opts.onWriteError);
     const db = new Low<StoreData>(adapter, emptyStore());
     await db.read();
