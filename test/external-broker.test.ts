@@ -89,6 +89,25 @@ describe('external Mosquitto broker', () => {
     dev.end(true);
   });
 
+  it('re-sends an owed command when the device announces itself with a live state (no subscribe signal on an external broker)', async () => {
+    const r = await gw.ctx.dispatcher.send('spk-x1', 'volume', { level: 12 });
+    expect(r).toMatchObject({ status: 'timeout', owed: true });
+    const dev = await connectDevice(url, 'spk-x1', secrets['spk-x1']!);
+    const got: Array<{ type: string; level: number }> = [];
+    dev.on('message', (_t, payload) => {
+      const cmd = JSON.parse(payload.toString()) as { id: string; type: string; level: number };
+      got.push(cmd);
+      void dev.publishAsync('commune/dev/spk-x1/ack', JSON.stringify({ id: cmd.id, ok: true }), { qos: 1 });
+    });
+    await dev.subscribeAsync('commune/dev/spk-x1/cmd', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toHaveLength(0); // subscribing alone is invisible through Mosquitto
+    await dev.publishAsync('commune/dev/spk-x1/state', JSON.stringify({ online: true }), { qos: 1, retain: true });
+    await waitFor(() => gw.ctx.dispatcher.owed('spk-x1').length === 0, 3000, 'owed delivered and acked');
+    expect(got[0]).toMatchObject({ type: 'volume', level: 12 });
+    dev.end(true);
+  }, 10_000);
+
   it('Mosquitto enforces the rendered ACL: a device cannot spoof another device', async () => {
     const dev = await connectDevice(url, 'spk-x2', secrets['spk-x2']!);
     const seen: string[] = [];

@@ -114,6 +114,7 @@ export class Gateway {
           log.warn({ what, clientId, detail }, 'mqtt refused');
         },
         onLink: (deviceId, connected) => bus.emit('device.link', { deviceId, connected, at: now() }),
+        onCommandSubscription: (deviceId) => bus.emit('device.ready', { deviceId, at: now(), via: 'subscribe' }),
         log,
       })
       : null;

@@ -26,6 +26,8 @@ export interface EmbeddedBrokerOptions {
   /** Called for every refused connect/publish/subscribe, with the reason. */
   onRefused?: (what: 'connect' | 'publish' | 'subscribe', clientId: string | null, detail: string) => void;
   onLink?: (deviceId: string, connected: boolean) => void;
+  /** A device subscribed to its own command topic: it can receive what it is owed. */
+  onCommandSubscription?: (deviceId: string) => void;
   log?: { warn: (obj: object, msg: string) => void; debug: (obj: object, msg: string) => void };
 }
 
@@ -110,6 +112,10 @@ export class EmbeddedBroker {
       this.clients.delete(client.id);
       const who = this.principals.get(client);
       if (who?.kind === 'device') o.onLink?.(who.deviceId, false);
+    });
+    aedes.on('subscribe', (subs, client) => {
+      const who = this.principals.get(client);
+      if (who?.kind === 'device' && subs.some((s) => o.policy.isOwnCommandTopic(who, s.topic))) o.onCommandSubscription?.(who.deviceId);
     });
     aedes.on('clientError', (client, err) => o.log?.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (client, err) => o.log?.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));

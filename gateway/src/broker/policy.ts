@@ -29,6 +29,10 @@ export class AccessPolicy {
     return allow;
   }
 
+  isOwnCommandTopic(who: Principal, topic: string): boolean {
+    return who.kind === 'device' && topic === this.topics.deviceCmd(who.deviceId);
+  }
+
   canSubscribe(who: Principal, filter: string): Decision {
     if (who.kind === 'gateway') {
       return filter.startsWith(`${this.topics.ns}/`) ? allow : deny('outside the gateway topic root');

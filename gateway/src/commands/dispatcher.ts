@@ -44,9 +44,10 @@ export class Dispatcher {
   start(): void {
     this.offs.push(
       this.o.bus.on('device.ack', (a) => void this.onAck(a.deviceId, a.id, a.ok, a.error)),
-      this.o.bus.on('device.presence', (p) => {
-        if (p.online) void this.resendOwed(p.deviceId);
-      }),
+      // Re-send when the device can actually receive: after it subscribed (a
+      // clean session has no subscription right after CONNACK, so a re-send on
+      // connect would be lost) or announced itself.
+      this.o.bus.on('device.ready', (e) => void this.resendOwed(e.deviceId)),
     );
   }
 

@@ -8,6 +8,8 @@ export interface GatewayEvents {
   'device.link': { deviceId: string; connected: boolean; at: number };
   /** Derived presence changed (live link + heartbeats). */
   'device.presence': { deviceId: string; online: boolean; at: number; reason: string };
+  /** The device can receive commands now: it subscribed to its command topic, or announced itself with a live state message. */
+  'device.ready': { deviceId: string; at: number; via: 'subscribe' | 'state' };
   'device.state': { deviceId: string; online: boolean; fw?: string; model?: string; at: number; retained: boolean };
   'device.telemetry': { deviceId: string; telemetry: Telemetry; at: number };
   'device.ack': { deviceId: string; id: string; ok: boolean; error?: string; at: number };

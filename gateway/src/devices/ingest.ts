@@ -64,6 +64,9 @@ export class Ingest {
       case 'state': {
         const s = data as { online: boolean; fw?: string; model?: string };
         bus.emit('device.state', { deviceId, online: s.online, fw: s.fw, model: s.model, at, retained });
+        // Contract: a device publishes its live state after subscribing, so this
+        // is the moment it can take commands (the only such signal on an external broker).
+        if (s.online && !retained) bus.emit('device.ready', { deviceId, at, via: 'state' });
         break;
       }
       case 'telemetry':
