@@ -19,7 +19,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  docker-compose
+  docker-compose openssl
 )
 # Commands that must be on PATH once the packages are installed.
 COMMANDS=(ffmpeg espeak-ng mosquitto mosquitto_pub mosquitto_sub chromium)
