@@ -1,0 +1,123 @@
+// The gateway under test, alone in its own process so its CPU and memory are
+// not mixed with the simulator's. Configured by env (BENCH_SPEAKERS,
+// BENCH_HEARTBEAT_S), driven over IPC by bench/fleet.ts:
+//   -> ready {mqttPort, httpPort, creds}     after provisioning and start
+//   <- measure-start / -> measure-started    opens a steady-state window
+//   <- measure-stop  / -> measured {...}     closes it with the figures
+//   -> mark {marker, at}                     a marked telemetry reached the bus
+//   <- status        / -> status {...}
+//   <- stop                                  stops the gateway, removes the temp dir, exits
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { loadSettings } from '../gateway/src/config/load.js';
+import { Gateway } from '../gateway/src/gateway.js';
+import { provisionInProcess } from '../gateway/src/sim/provision.js';
+import { reply, wallNow, type Msg } from './lib.js';
+
+export const MARK_BASE = 1_000_000_000;
+
+const n = Number(process.env.BENCH_SPEAKERS ?? 1000);
+const heartbeatS = Number(process.env.BENCH_HEARTBEAT_S ?? 3);
+
+const dir = await mkdtemp(join(tmpdir(), 'gw-bench-'));
+const settings = loadSettings({
+  env: {},
+  overrides: {
+    dataDir: dir,
+    http: { port: 0, host: '127.0.0.1' },
+    broker: { port: 0, host: '127.0.0.1' },
+    log: { level: 'silent' },
+    // Presence timeouts follow the (compressed) heartbeat; sweeps keep their real interval.
+    health: { heartbeatSeconds: heartbeatS },
+  },
+});
+const gw = await Gateway.create(settings, { adminPassword: 'bench-admin-pw-123', log: pino({ level: 'silent' }) });
+const { ctx } = gw;
+
+const t0 = performance.now();
+const creds = await provisionInProcess(gw, { count: n });
+const provisionMs = performance.now() - t0;
+await gw.start();
+
+let telemetry = 0;
+ctx.bus.on('device.telemetry', (e) => {
+  telemetry++;
+  const u = e.telemetry.uptime;
+  if (u >= MARK_BASE) reply({ type: 'mark', marker: u, at: wallNow() });
+});
+
+// The histogram records the time between its own timer ticks, so an idle loop
+// reads ~resolution ms: the tick interval is subtracted to report the delay.
+const LAG_RESOLUTION_MS = 2;
+const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+const lagMs = (ns: number) => Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS);
+let window: { cpu: NodeJS.CpuUsage; t: number; store: number; live: number; tel: number; rssMax: number; timer: NodeJS.Timeout; dropped: number } | null = null;
+const dropped = () => {
+  let s = 0;
+  for (const r of ['bad-topic', 'unknown-device', 'oversize', 'rate-limited', 'bad-json', 'schema', 'duplicate', 'retained-replay']) {
+    s += ctx.metrics.value('gateway_mqtt_dropped_total', { reason: r });
+  }
+  return s;
+};
+const liveFlushes = () => ctx.metrics.value('gateway_live_flushes_total');
+
+process.on('message', (m: Msg) => {
+  switch (m.type) {
+    case 'status':
+      reply({ type: 'status', online: ctx.presence.onlineCount(), connected: ctx.broker?.connectedDevices().length ?? 0, telemetry, rss: process.memoryUsage.rss() });
+      break;
+    case 'measure-start': {
+      lag.reset();
+      lag.enable();
+      const timer = setInterval(() => {
+        if (window) window.rssMax = Math.max(window.rssMax, process.memoryUsage.rss());
+      }, 250);
+      window = { cpu: process.cpuUsage(), t: performance.now(), store: ctx.store.flushes, live: liveFlushes(), tel: telemetry, rssMax: process.memoryUsage.rss(), timer, dropped: dropped() };
+      reply({ type: 'measure-started' });
+      break;
+    }
+    case 'measure-stop': {
+      if (!window) return reply({ type: 'measured', error: 'no window' });
+      const w = window;
+      window = null;
+      clearInterval(w.timer);
+      lag.disable();
+      const secs = (performance.now() - w.t) / 1000;
+      const cpu = process.cpuUsage(w.cpu);
+      const mem = process.memoryUsage();
+      reply({
+        type: 'measured',
+        seconds: secs,
+        cpuPct: ((cpu.user + cpu.system) / 1e6 / secs) * 100,
+        rssMb: mem.rss / 2 ** 20,
+        rssMaxMb: Math.max(w.rssMax, mem.rss) / 2 ** 20,
+        heapUsedMb: mem.heapUsed / 2 ** 20,
+        lagP50Ms: lagMs(lag.percentile(50)),
+        lagP99Ms: lagMs(lag.percentile(99)),
+        lagMaxMs: lagMs(lag.max),
+        storeFlushesPerS: (ctx.store.flushes - w.store) / secs,
+        liveFlushesPerS: (liveFlushes() - w.live) / secs,
+        telemetryPerS: (telemetry - w.tel) / secs,
+        droppedInWindow: dropped() - w.dropped,
+        online: ctx.presence.onlineCount(),
+      });
+      break;
+    }
+    case 'stop':
+      void (async () => {
+        await gw.stop().catch(() => {});
+        await rm(dir, { recursive: true, force: true });
+        process.exit(0);
+      })();
+      break;
+  }
+});
+process.on('disconnect', () => {
+  // The parent died: do not linger with 10,000 sockets open.
+  void gw.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(1)));
+});
+
+reply({ type: 'ready', mqttPort: ctx.broker!.ports.mqtt, httpPort: gw.httpPort, creds, provisionMs, rssMb: process.memoryUsage.rss() / 2 ** 20 });

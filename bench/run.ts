@@ -1,0 +1,50 @@
+// Benchmark runner: `npm run bench` runs every benchmark with its defaults;
+// `npm run bench -- <name> [options]` runs one, e.g.
+//   npm run bench -- fleet --speakers 1000,5000,10000
+// Results are printed and written as JSON under .tmp/bench/ (gitignored).
+// Benchmarks report figures and PASS/FAIL against targets; they never fail the
+// build (tests do not assert on performance).
+
+interface Benchmark {
+  describe: string;
+  run: (argv: string[]) => Promise<void>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  fleet: {
+    describe: 'N simulated speakers against a gateway child process: CPU, RSS, event-loop delay, flushes, heartbeat latency '
+      + '(--speakers 1000,5000 --heartbeat-real 30 --compression 10 --window 20 --samples 200 --per-shard 5000 --concurrency 200)',
+    run: async (argv) => (await import('./fleet.js')).fleetBench(argv),
+  },
+};
+
+async function main(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === '--help' || first === '-h' || first === 'list') {
+    for (const [name, b] of Object.entries(BENCHMARKS)) process.stdout.write(`${name}\t${b.describe}\n`);
+    return;
+  }
+  const selected = first && !first.startsWith('-') ? [first] : Object.keys(BENCHMARKS);
+  const argv = first && !first.startsWith('-') ? rest : process.argv.slice(2);
+  for (const name of selected) {
+    const b = BENCHMARKS[name];
+    if (!b) throw new Error(`unknown benchmark "${name}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+    process.stdout.write(`# ${name}\n`);
+    await b.run(argv);
+  }
+}
+
+// A stuck benchmark must not hang CI or a terminal forever.
+const guard = setTimeout(() => {
+  process.stderr.write('bench: overall time limit (30 min) reached\n');
+  process.exit(2);
+}, 30 * 60_000);
+guard.unref();
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
