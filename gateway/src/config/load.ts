@@ -72,7 +72,8 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   }
   for (const v of envVariables()) {
     const raw = env[v.name];
-    if (raw === undefined) continue;
+    // Empty counts as unset: compose files pass `${VAR:-}` through as "".
+    if (raw === undefined || raw === '') continue;
     setPath(data, v.path, coerce(raw, v.type));
   }
   if (opts.overrides) deepMerge(data, opts.overrides as Record<string, unknown>);
