@@ -144,3 +144,33 @@ describe('access control', () => {
     ok.end(true);
   });
 });
+
+describe('registry changes and live sessions', () => {
+  it('moving a device to another hamlet closes its session, and the new zone topic is the only one it may subscribe', async () => {
+    const c = await connectDevice(t.mqttUrl, a.id, a.secret);
+    clients.push(c);
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    await t.gw.ctx.registry.updateDevice(a.id, { zoneId: 'thon-2' });
+    await closed;
+    const c2 = await connectDevice(t.mqttUrl, a.id, a.secret);
+    clients.push(c2);
+    const suback = new Promise<number[]>((r) => c2.on('packetreceive', (p) => p.cmd === 'suback' && r(p.granted as number[])));
+    c2.subscribe(['commune/zone/thon-1/cmd', 'commune/zone/thon-2/cmd'], { qos: 1 }, () => {});
+    expect(await suback).toEqual([128, 1]);
+    c2.end(true);
+    await t.gw.ctx.registry.updateDevice(a.id, { zoneId: 'thon-1' });
+  });
+
+  it('renaming a device or a firmware report from the device itself does not drop its session', async () => {
+    const c = await connectDevice(t.mqttUrl, a.id, a.secret);
+    clients.push(c);
+    let closed = false;
+    c.on('close', () => (closed = true));
+    await t.gw.ctx.registry.updateDevice(a.id, { name: 'Loa đầu thôn' });
+    await c.publishAsync('commune/dev/spk-a/state', JSON.stringify({ online: true, fw: '9.9.9', model: 'LOA-X' }), { qos: 1, retain: true });
+    await waitFor(() => t.gw.ctx.registry.device(a.id)?.firmware === '9.9.9', 3000, 'firmware noted');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closed).toBe(false);
+    c.end(true);
+  });
+});

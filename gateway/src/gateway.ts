@@ -200,7 +200,7 @@ export class Gateway {
               if (e.change === 'deleted') history.forget(e.deviceId);
               // A new secret or zone must take effect now: close the session so the
               // device re-authenticates and re-subscribes under the new rules.
-              if (e.change !== 'created') broker?.disconnect(e.deviceId);
+              if (e.change === 'deleted' || e.credentials) broker?.disconnect(e.deviceId);
             }),
           );
           lag.enable();

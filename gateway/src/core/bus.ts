@@ -15,7 +15,8 @@ export interface GatewayEvents {
   'device.ack': { deviceId: string; id: string; ok: boolean; error?: string; at: number };
   'device.event': { deviceId: string; event: Record<string, unknown> & { type: string }; at: number };
   'device.dropped': { deviceId: string | null; topic: string; reason: string };
-  'device.changed': { deviceId: string; change: 'created' | 'updated' | 'deleted' };
+  /** `credentials`: the secret or zone changed, so the broker session must be re-authorised. */
+  'device.changed': { deviceId: string; change: 'created' | 'updated' | 'deleted'; credentials?: boolean };
   'alarm.opened': Alarm;
   'alarm.cleared': Alarm;
   'alarm.acknowledged': Alarm;

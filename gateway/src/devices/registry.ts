@@ -110,8 +110,9 @@ export class Registry {
     const dev = this.byId.get(id);
     if (!dev) throw new RegistryError('not_found', 'id', `device ${id} not found`);
     if (patch.zoneId !== undefined) this.checkZone(patch.zoneId);
+    const zoneMoved = patch.zoneId !== undefined && patch.zoneId !== dev.zoneId;
     await this.store.update(() => Object.assign(dev, patch, { updatedAt: this.now().toISOString() }));
-    this.bus.emit('device.changed', { deviceId: id, change: 'updated' });
+    this.bus.emit('device.changed', { deviceId: id, change: 'updated', credentials: zoneMoved });
     return dev;
   }
 
@@ -135,7 +136,7 @@ export class Registry {
       dev.secretHash = hashDeviceSecret(secret);
       dev.secretRotatedAt = dev.updatedAt = this.now().toISOString();
     });
-    this.bus.emit('device.changed', { deviceId: id, change: 'updated' });
+    this.bus.emit('device.changed', { deviceId: id, change: 'updated', credentials: true });
     return secret;
   }
 
