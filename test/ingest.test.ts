@@ -37,7 +37,7 @@ describe('ingest', () => {
     expect(s.accepted).toEqual(['device.state', 'device.telemetry', 'device.ack', 'device.event']);
   });
 
-  it.each([
+  it.each(([
     ['commune/dev/spk-1/telemetry', '{"time":1', 'bad-json'],
     ['commune/dev/spk-1/telemetry', '{"time":"now","uptime":1,"rssi":-60,"fw":"1"}', 'schema'],
     ['commune/dev/spk-1/telemetry', '{"uptime":1,"rssi":-60,"fw":"1","extra":1,"time":1}', 'schema'],
@@ -50,7 +50,7 @@ describe('ingest', () => {
     ['other/dev/spk-1/telemetry', JSON.stringify(good), 'bad-topic'],
     ['commune/dev/spk-1/cmd', '{}', 'bad-topic'],
     ['commune/dev/xyz-1/telemetry', JSON.stringify(good), 'bad-topic'],
-  ].map(([topic, payload, reason]) => [topic, reason, payload] as const))('drops a message on %s as %s (case %#)', (topic, reason, payload) => {
+  ] as Array<[string, string, string]>).map(([topic, payload, reason]) => [topic, reason, payload] as const))('drops a message on %s as %s (case %#)', (topic, reason, payload) => {
     const s = setup();
     s.ingest.handle(topic, Buffer.from(payload));
     expect(s.accepted).toEqual([]);

@@ -103,6 +103,8 @@ export class Gateway {
     const broker = settings.broker.mode === 'embedded'
       ? new EmbeddedBroker({
         host: settings.broker.host, port: settings.broker.port,
+        // room for the topic and headers on top of the largest accepted payload
+        maxPacketBytes: settings.broker.maxPayloadBytes + 1024,
         tls: settings.broker.tlsCertFile ? { port: settings.broker.tlsPort, certFile: settings.broker.tlsCertFile, keyFile: settings.broker.tlsKeyFile } : undefined,
         gateway: gatewayCreds,
         findDevice: (id) => registry.device(id),

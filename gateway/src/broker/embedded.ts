@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import { Aedes, type Client } from 'aedes';
 import type { AccessPolicy, Principal } from './policy.js';
+import { guardPacketSize } from './packet-guard.js';
 
 export interface DeviceCredentials {
   secretHash: string;
@@ -16,6 +17,8 @@ export interface DeviceCredentials {
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
+  /** Largest MQTT packet accepted, in bytes (header + payload); larger closes the connection. */
+  maxPacketBytes: number;
   tls?: { port: number; certFile: string; keyFile: string };
   /** The gateway's own client; its password lives only in memory. */
   gateway: { username: string; password: string };
@@ -24,7 +27,7 @@ export interface EmbeddedBrokerOptions {
   verifySecret: (secret: string, hash: string) => boolean;
   policy: AccessPolicy;
   /** Called for every refused connect/publish/subscribe, with the reason. */
-  onRefused?: (what: 'connect' | 'publish' | 'subscribe', clientId: string | null, detail: string) => void;
+  onRefused?: (what: 'connect' | 'publish' | 'subscribe' | 'packet', clientId: string | null, detail: string) => void;
   onLink?: (deviceId: string, connected: boolean) => void;
   /** A device subscribed to its own command topic: it can receive what it is owed. */
   onCommandSubscription?: (deviceId: string) => void;
@@ -121,11 +124,15 @@ export class EmbeddedBroker {
     aedes.on('connectionError', (client, err) => o.log?.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
     this.aedes = aedes;
 
-    const tcp = createServer((socket) => aedes.handle(socket));
+    const accept = (socket: import('node:net').Socket) => {
+      const guarded = guardPacketSize(socket, o.maxPacketBytes, (err) => o.onRefused?.('packet', null, `${socket.remoteAddress}: ${err.message}`));
+      aedes.handle(guarded);
+    };
+    const tcp = createServer(accept);
     this.ports.mqtt = await listen(tcp, o.port, o.host);
     this.servers.push(tcp);
     if (o.tls) {
-      const tls = createTlsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, (socket) => aedes.handle(socket));
+      const tls = createTlsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, accept);
       this.ports.mqtts = await listen(tls, o.tls.port, o.host);
       this.servers.push(tls);
     }
