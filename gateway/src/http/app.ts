@@ -1,9 +1,91 @@
 // buildApp() is kept apart from listen() so tests drive it with app.inject().
-import Fastify, { type FastifyInstance } from 'fastify';
+// Root context: validation, errors, cookies, OpenAPI docs and request
+// counting. Everything else lives in one child context whose auth plugin
+// refuses, at startup, any route that does not name its roles.
+import Fastify, { type FastifyInstance, type FastifySchemaCompiler, type RouteOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { GatewayContext } from '../gateway.js';
+import { createAjv } from '../core/validation.js';
+import { formatSchemaErrors, registerErrors } from './plugins/errors.js';
+import { registerAuth, SESSION_COOKIE } from './plugins/auth.js';
+import { registerSse } from './plugins/sse.js';
+import { shared } from './schemas.js';
+import authRoutes from './routes/auth.js';
+import userRoutes from './routes/users.js';
+import zoneRoutes from './routes/zones.js';
+import deviceRoutes from './routes/devices.js';
+import alarmRoutes from './routes/alarms.js';
+import systemRoutes from './routes/system.js';
 
-export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ ok: true, ns: ctx.settings.ns }));
+/**
+ * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
+ * query strings and params are text, so they are coerced. Both report every
+ * error at once and never strip unknown properties (additionalProperties:
+ * false refuses them, so a typo is an error, not silently ignored).
+ */
+function validatorCompiler(): FastifySchemaCompiler<unknown> {
+  const strict = createAjv({ useDefaults: true });
+  const coercing = createAjv({ useDefaults: true, coerceTypes: true });
+  for (const s of shared) {
+    strict.addSchema(s);
+    coercing.addSchema(s);
+  }
+  return ({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as object);
+}
+
+export interface BuildOptions {
+  /** Sees every route as it is registered (tests enumerate the API with it). */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    exposeHeadRoutes: false,
+    schemaErrorFormatter: formatSchemaErrors,
+  });
+  // JSON only: a text/plain body is what a cross-site form or no-cors fetch can send.
+  app.removeContentTypeParser('text/plain');
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
+  app.setValidatorCompiler(validatorCompiler());
+  for (const s of shared) app.addSchema(s);
+  registerErrors(app, ctx.log);
+
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Commune edge gateway API', version: '1', description: 'Hamlet loudspeakers, keypads and their health. Times are UTC ISO 8601.' },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE } } },
+      security: [{ session: [] }],
+    },
+    // Components named after the shared schemas' $id (Device, Alarm...) rather than def-N.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const requests = ctx.metrics.counter('gateway_http_requests_total', 'HTTP requests by method, route and status');
+  app.addHook('onResponse', async (request, reply) => {
+    requests({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    return payload;
+  });
+
+  await app.register(async (api) => {
+    registerAuth(api, ctx);
+    registerSse(api, ctx);
+    await api.register(systemRoutes, { ctx });
+    await api.register(authRoutes, { prefix: '/api', ctx });
+    await api.register(userRoutes, { prefix: '/api', ctx });
+    await api.register(zoneRoutes, { prefix: '/api', ctx });
+    await api.register(deviceRoutes, { prefix: '/api', ctx });
+    await api.register(alarmRoutes, { prefix: '/api', ctx });
+  });
   return app;
 }

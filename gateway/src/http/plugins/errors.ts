@@ -1,0 +1,88 @@
+// One error shape for every failure: { code, message, field? }, where the
+// message names the field and the reason. Domain errors map to their status;
+// anything unexpected is logged with its stack and answered with a bare 500,
+// so no stack trace or internal detail ever reaches a client.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorObject } from 'ajv';
+import type { Logger } from 'pino';
+import { formatErrors, ValidationError } from '../../core/validation.js';
+import { RegistryError } from '../../devices/registry.js';
+
+export class ApiError extends Error {
+  constructor(readonly statusCode: number, readonly code: string, message: string, readonly field?: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ErrorBody { code: string; message: string; field?: string }
+
+/** Fastify's validation contexts, named the way a client writes them. */
+const PART: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' };
+
+/**
+ * schemaErrorFormatter: ajv errors -> one Error whose message lists every
+ * problem as `part.path: reason` (core/validation.ts style) and whose `field`
+ * is the first path.
+ */
+export function formatSchemaErrors(errors: unknown, dataVar: string): Error {
+  // `if`/`then` wrappers only say "must match then schema"; the inner error says why.
+  const useful = (errors as ErrorObject[]).filter((e) => e.keyword !== 'if');
+  const lines = formatErrors(useful.length ? useful : (errors as ErrorObject[]), PART[dataVar] ?? dataVar);
+  const err = new Error(lines.join('; ')) as Error & { field?: string };
+  err.field = lines[0]?.split(': ')[0];
+  return err;
+}
+
+const STATUS_CODES: Record<number, string> = {
+  400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
+  406: 'not_acceptable', 409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited',
+};
+
+const REGISTRY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
+
+export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, log: Logger): { status: number; body: ErrorBody } {
+  if (err instanceof ApiError) {
+    return { status: err.statusCode, body: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+  }
+  const fe = err as FastifyError & { field?: string };
+  if (fe.validation) {
+    return { status: 400, body: { code: 'validation', message: fe.message, ...(fe.field ? { field: fe.field } : {}) } };
+  }
+  if (err instanceof RegistryError) {
+    // The registry names a field of the input; say which part of the request it was.
+    const reason = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+    const hasBody = request.body !== null && typeof request.body === 'object';
+    const part = err.code === 'not_found' || !hasBody ? 'params' : 'body';
+    const field = err.code === 'not_found' && err.field === 'id' ? 'params.id' : `${part}.${err.field}`;
+    return { status: REGISTRY_STATUS[err.code], body: { code: err.code, message: `${field}: ${reason}`, field } };
+  }
+  if (err instanceof ValidationError) {
+    return { status: 400, body: { code: 'validation', message: err.errors.join('; '), field: err.errors[0]?.split(': ')[0] } };
+  }
+  // Fastify's own client errors (bad JSON, wrong content type, body too large):
+  // their messages describe the request, not the server, so they are safe to show.
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: fe.message } };
+  }
+  log.error({ err, method: request.method, url: request.url }, 'request failed');
+  return { status: 500, body: { code: 'internal', message: 'internal error; see the gateway log' } };
+}
+
+export function registerErrors(app: FastifyInstance, log: Logger): void {
+  app.setErrorHandler((err: FastifyError, request, reply: FastifyReply) => {
+    const { status, body } = toErrorBody(err, request, log);
+    if (status === 429 && err instanceof ApiError && 'retryAfter' in err) reply.header('retry-after', String(err.retryAfter));
+    return reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ code: 'not_found', message: `route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)} not found` } satisfies ErrorBody),
+  );
+}
+
+export class RateLimitedError extends ApiError {
+  constructor(message: string, readonly retryAfter: number) {
+    super(429, 'rate_limited', message);
+  }
+}

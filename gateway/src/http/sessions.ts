@@ -1,0 +1,94 @@
+// Login sessions and the login attempt limiter: in-memory state only. A
+// restart logs everyone out, which is acceptable for a commune office and
+// keeps session tokens off the disk.
+import { createHash, randomBytes } from 'node:crypto';
+
+export interface Session {
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Sessions keyed by the SHA-256 of the token, not the token itself: a heap
+ * dump or debug print of this map yields nothing a browser could replay.
+ */
+export class Sessions {
+  private byHash = new Map<string, Session>();
+
+  constructor(private readonly ttlMs: number, private readonly now: () => number) {}
+
+  private static hash(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  /** A new random 32-byte token; the caller puts it in the cookie and forgets it. */
+  create(userId: string): { token: string; session: Session } {
+    this.sweep();
+    const token = randomBytes(32).toString('base64url');
+    const now = this.now();
+    const session = { userId, createdAt: now, expiresAt: now + this.ttlMs };
+    this.byHash.set(Sessions.hash(token), session);
+    return { token, session };
+  }
+
+  get(token: string | undefined): Session | undefined {
+    if (!token || token.length > 100) return undefined;
+    const key = Sessions.hash(token);
+    const s = this.byHash.get(key);
+    if (s && s.expiresAt <= this.now()) {
+      this.byHash.delete(key);
+      return undefined;
+    }
+    return s;
+  }
+
+  delete(token: string | undefined): void {
+    if (token) this.byHash.delete(Sessions.hash(token));
+  }
+
+  /** Logs a user out everywhere (disabled, deleted, password changed), optionally keeping one session. */
+  dropUser(userId: string, keep?: Session): void {
+    for (const [k, s] of this.byHash) if (s.userId === userId && s !== keep) this.byHash.delete(k);
+  }
+
+  sweep(): void {
+    const now = this.now();
+    for (const [k, s] of this.byHash) if (s.expiresAt <= now) this.byHash.delete(k);
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  clear(): void {
+    this.byHash.clear();
+  }
+}
+
+/**
+ * Fixed one-minute windows per key (IP + username): cheap, and the check runs
+ * before the password hash, so a guessing client costs the gateway no scrypt
+ * work once it is over the limit.
+ */
+export class LoginLimiter {
+  private windows = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(private readonly perMinute: number, private readonly now: () => number) {}
+
+  /** Counts an attempt; returns seconds to wait when over the limit, else 0. */
+  attempt(key: string): number {
+    const now = this.now();
+    if (this.windows.size > 10_000) for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+    let w = this.windows.get(key);
+    if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + 60_000 }));
+    if (w.count >= this.perMinute) return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+    w.count++;
+    return 0;
+  }
+
+  /** A successful login clears the key: a user who mistyped twice is not punished later. */
+  reset(key: string): void {
+    this.windows.delete(key);
+  }
+}
