@@ -106,8 +106,10 @@ async function runSize(n: number, o: FleetBenchOptions, log: (s: string) => void
     const started = await Promise.all(shards.map((s, i) => s.request<Msg & { connected: number; failed: number; errors: string[] }>(
       { type: 'start', url, creds: parts[i]!, heartbeatMs: heartbeatS * 1000, concurrency: Math.ceil(o.concurrency / k) }, 'started', 300_000)));
     const connected = started.reduce((s, r) => s + r.connected, 0);
+    // "Connected" means visible: online in the gateway's presence. A slow
+    // broker (CONNACK timeouts, retries) shows up here, bounded at 5 minutes.
     let online = 0;
-    const until = Date.now() + 60_000;
+    const until = Date.now() + 300_000;
     while (Date.now() < until) {
       online = (await gw.request<Msg & { online: number }>({ type: 'status' }, 'status', 10_000)).online;
       if (online >= n) break;
@@ -161,7 +163,12 @@ async function runSize(n: number, o: FleetBenchOptions, log: (s: string) => void
     return r;
   } finally {
     await Promise.all(shards.map((s) => s.stop(20_000)));
+    const crashed = gw.proc.exitCode !== null && gw.proc.exitCode !== 0;
     await gw.stop(30_000);
+    // Exit 0 is the child's own clean stop; anything else is a gateway crash worth shouting about.
+    if (crashed || (gw.proc.exitCode !== null && gw.proc.exitCode !== 0)) {
+      log(`  !! gateway child exited with code ${gw.proc.exitCode} (crash; see its stderr above)`);
+    }
   }
 }
 

@@ -241,7 +241,7 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       clean: true,
       reconnectPeriod: 0,
       keepalive: this.o.keepaliveSeconds ?? 60,
-      connectTimeout: this.o.connectTimeoutMs ?? 15_000,
+      connectTimeout: this.o.connectTimeoutMs ?? 30_000, // mqtt.js default; a CONNACK slower than this means retry
       resubscribe: false,
       will: { topic: stateTopic, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
     };
