@@ -4,7 +4,7 @@
 // forgotten role list can never ship as an open route.
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { GatewayContext } from '../../gateway.js';
-import type { Role, User } from '../../core/types.js';
+import { ROLES, type Role, type User } from '../../core/types.js';
 import { ApiError } from './errors.js';
 import { LoginLimiter, Sessions, type Session } from '../sessions.js';
 
@@ -34,7 +34,8 @@ declare module 'fastify' {
   }
 }
 
-export const ALL_ROLES: readonly Role[] = ['admin', 'officer', 'chairman', 'technician'];
+/** Any logged-in user. */
+export const ALL_ROLES: readonly Role[] = ROLES;
 
 export function registerAuth(app: FastifyInstance, ctx: GatewayContext): void {
   const sessions = new Sessions(ctx.settings.http.sessionHours * 3600_000, ctx.now);
