@@ -107,21 +107,23 @@ describe('access control', () => {
     .replace('/zones/:id', '/zones/thon-a')
     .replace(':id', '00000000-0000-4000-8000-000000000000');
 
-  it('answers 401 without a session (or with a forged one) on every route but login, /healthz and /docs', async () => {
+  it('answers 401 without a session (or with a forged one) on every route but login and /healthz, the docs included', async () => {
     const routes = await collect();
-    const guarded = routes.filter((r) => !r.url.startsWith('/docs') && r.url !== '/healthz' && r.url !== '/api/auth/login');
+    const guarded = routes.filter((r) => r.url !== '/healthz' && r.url !== '/api/auth/login');
     expect(guarded.length).toBeGreaterThanOrEqual(22);
-    expect(guarded.map((r) => r.url)).toContain('/metrics');
+    expect(guarded.map((r) => r.url)).toEqual(expect.arrayContaining(['/metrics', '/docs/', '/docs/json']));
     for (const r of guarded) {
       expect(r.config?.roles?.length, `${r.method} ${r.url} names its roles`).toBeGreaterThan(0);
       for (const cookie of [undefined, 'gw_session=forged-token-value']) {
         const res = await t.call({ method: r.method as 'GET', url: fill(r.url), cookie, payload: r.method === 'GET' || r.method === 'DELETE' ? undefined : {} });
         expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
-        expect(res.json().code).toBe('unauthorized');
+        if (r.method === 'HEAD') continue; // no body by definition
+        expect(res.headers['content-type'], `${r.method} ${r.url}`).toMatch(/json/);
+        expect(res.json().code, `${r.method} ${r.url}`).toBe('unauthorized');
       }
     }
     expect((await t.call({ method: 'GET', url: '/healthz' })).json()).toMatchObject({ ok: true, broker: { connected: true } });
-    expect((await t.call({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
+    expect((await t.call({ method: 'GET', url: '/docs/json', cookie: admin })).statusCode).toBe(200);
   });
 
   it('refuses at startup a route that names no roles (default deny)', async () => {
@@ -250,7 +252,8 @@ describe('audit and docs', () => {
   });
 
   it('serves an OpenAPI document listing every API route, without secret fields', async () => {
-    const res = await t.call({ method: 'GET', url: '/docs/json' });
+    const res = await t.call({ method: 'GET', url: '/docs/json', cookie: admin });
+    expect(res.statusCode, res.body).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
     const paths = Object.keys(doc.paths);
@@ -260,7 +263,7 @@ describe('audit and docs', () => {
     expect(Object.keys(doc.paths['/api/devices/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
     expect(doc.components.schemas.Device.properties).not.toHaveProperty('secretHash');
     expect(doc.components.schemas.User.properties).not.toHaveProperty('passwordHash');
-    expect((await t.call({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+    expect((await t.call({ method: 'GET', url: '/docs', cookie: admin })).statusCode).toBeLessThan(400);
   });
 
   it('changing my password keeps this session and ends the others', async () => {

@@ -65,7 +65,6 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     // Components named after the shared schemas' $id (Device, Alarm...) rather than def-N.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const requests = ctx.metrics.counter('gateway_http_requests_total', 'HTTP requests by method, route and status');
   app.addHook('onResponse', async (request, reply) => {
@@ -79,6 +78,9 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
 
   await app.register(async (api) => {
     registerAuth(api, ctx);
+    // Inside the API context, so the docs also need a session (any role): the
+    // route list maps the attack surface, and only /healthz and login are open.
+    await api.register(swaggerUi, { routePrefix: '/docs' });
     registerSse(api, ctx);
     await api.register(systemRoutes, { ctx });
     await api.register(authRoutes, { prefix: '/api', ctx });

@@ -67,6 +67,8 @@ export function registerAuth(app: FastifyInstance, ctx: GatewayContext): void {
   });
 
   app.addHook('onRoute', (route) => {
+    // The OpenAPI UI and document (@fastify/swagger-ui) cannot carry our config: any logged-in user.
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...route.config, roles: ALL_ROLES };
     const cfg = route.config ?? {};
     if (cfg.public) return;
     if (!cfg.roles?.length) {
