@@ -42,8 +42,16 @@ describe('mosquitto clients against the embedded broker', () => {
     expect(r.code, r.stderr).toBe(0);
     const live = await waitFor(() => t.gw.ctx.presence.get('spk-cli-a')?.telemetry?.uptime === 777 && t.gw.ctx.presence.get('spk-cli-a'), 3000, 'telemetry');
     expect(live.telemetry).toMatchObject({ rssi: -70, temperature: 41, fw: 'cli-1.0' });
-    const hist = t.gw.ctx.history.read('spk-cli-a');
-    expect(hist.at(-1)).toMatchObject({ rssi: -70, temperature: 41, volume: 55 });
+    // ...and in the HTTP API a technician uses
+    const app = t.gw.app!;
+    const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'admin', password: 'test-admin-password' } });
+    expect(login.statusCode).toBe(200);
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const res = await app.inject({ method: 'GET', url: '/api/devices/spk-cli-a/health', headers: { cookie } });
+    expect(res.statusCode, res.body).toBe(200);
+    const health = res.json() as { online: boolean; telemetry: Record<string, unknown>; history: Array<Record<string, unknown>> };
+    expect(health.telemetry).toMatchObject({ uptime: 777, rssi: -70, temperature: 41, volume: 55, fw: 'cli-1.0' });
+    expect(health.history.at(-1)).toMatchObject({ rssi: -70, temperature: 41, volume: 55 });
   });
 
   it('a device cannot publish on another device\'s topic: nothing reaches the gateway and the refusal is counted', async () => {
