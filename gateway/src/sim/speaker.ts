@@ -147,7 +147,7 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   /**
-   * Starts the speaker; resolves on the first CONNACK. Rejects (and stops) if
+   * Starts the speaker; resolves once first connected and subscribed. Rejects (and stops) if
    * the broker refuses the credentials; network errors are retried forever.
    */
   start(): Promise<void> {
@@ -260,11 +260,15 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       this.everConnected = true;
       const subs: Record<string, { qos: 1 }> = { [this.topics.deviceCmd(this.id)]: { qos: 1 } };
       if (this.o.zoneId) subs[this.topics.zoneCmd(this.o.zoneId)] = { qos: 1 };
-      c.subscribe(subs, (err) => err && this.problem(err));
       c.publish(stateTopic, JSON.stringify({ online: true, fw: this.fw, model: this.model }), { qos: 1, retain: true }, (err) => err && this.problem(err));
-      this.emit('connected', { first });
-      this.firstConnect?.resolve();
-      this.firstConnect = null;
+      // 'connected' (and the first start()) wait for the SUBACK: from then on a command reaches the speaker.
+      c.subscribe(subs, (err) => {
+        if (err) this.problem(err);
+        if (this.client !== c) return;
+        this.emit('connected', { first });
+        this.firstConnect?.resolve();
+        this.firstConnect = null;
+      });
     });
     c.on('message', (topic, payload) => {
       if (this.client === c) this.onMessage(topic, payload);
