@@ -245,6 +245,12 @@ export class Gateway {
       },
       { name: 'commands', start: () => dispatcher.start(), stop: () => dispatcher.stop() },
       {
+        // Last of the MQTT side: from here on every device message has a listener.
+        name: 'device admission',
+        start: () => { if (broker) broker.acceptDevices = true; },
+        stop: () => { if (broker) broker.acceptDevices = false; },
+      },
+      {
         name: 'users',
         start: () => this.ensureAdmin(),
         stop: () => {},

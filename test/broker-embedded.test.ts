@@ -1,0 +1,64 @@
+// EmbeddedBroker on its own (no gateway around it): the admission gate and the
+// no-retained-messages rule, which keeps a fleet reconnect linear.
+import { afterEach, describe, expect, it } from 'vitest';
+import { EmbeddedBroker } from '../gateway/src/broker/embedded.js';
+import { AccessPolicy } from '../gateway/src/broker/policy.js';
+import { Topics } from '../gateway/src/mqtt/topics.js';
+import { hashDeviceSecret, verifyDeviceSecret } from '../gateway/src/devices/secret.js';
+import { connectDevice } from './helpers/gateway.js';
+
+const GW = { username: 'gateway-commune', password: 'in-memory-only' };
+let broker: EmbeddedBroker | null = null;
+
+async function start(): Promise<{ url: string; b: EmbeddedBroker }> {
+  const devices = new Map([['spk-1', { secretHash: hashDeviceSecret('s1'), zoneId: 'thon-1' }]]);
+  const b = new EmbeddedBroker({
+    host: '127.0.0.1', port: 0, maxPacketBytes: 20_000, gateway: GW,
+    findDevice: (id) => devices.get(id), verifySecret: verifyDeviceSecret, policy: new AccessPolicy(new Topics('commune')),
+  });
+  await b.start();
+  broker = b;
+  return { url: `mqtt://127.0.0.1:${b.ports.mqtt}`, b };
+}
+
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+describe('embedded broker', () => {
+  it('refuses devices with CONNACK 3 (server unavailable) until the gateway opens admission; the gateway itself may connect', async () => {
+    const { url, b } = await start();
+    const err = await connectDevice(url, 'spk-1', 's1').catch((e: { code?: number }) => e);
+    expect((err as { code?: number }).code).toBe(3);
+    const gw = await connectDevice(url, 'gw-client', GW.password, { username: GW.username });
+    b.acceptDevices = true;
+    const dev = await connectDevice(url, 'spk-1', 's1');
+    expect(dev.connected).toBe(true);
+    dev.end(true);
+    gw.end(true);
+  });
+
+  it('keeps no retained message from devices, their Last Will included, but delivers them live', async () => {
+    const { url, b } = await start();
+    b.acceptDevices = true;
+    const live = await connectDevice(url, 'gw-live', GW.password, { username: GW.username });
+    const liveMsgs: Array<{ topic: string; retain: boolean }> = [];
+    live.on('message', (topic, _p, packet) => liveMsgs.push({ topic, retain: packet.retain }));
+    await live.subscribeAsync('commune/dev/+/state', { qos: 1 });
+    const dev = await connectDevice(url, 'spk-1', 's1', { will: { topic: 'commune/dev/spk-1/state', payload: Buffer.from('{"online":false}'), qos: 1, retain: true } });
+    await dev.publishAsync('commune/dev/spk-1/state', '{"online":true}', { qos: 1, retain: true });
+    dev.stream.destroy(); // abrupt: the will is published
+    await new Promise((r) => setTimeout(r, 300));
+    expect(liveMsgs).toEqual([{ topic: 'commune/dev/spk-1/state', retain: false }, { topic: 'commune/dev/spk-1/state', retain: false }]);
+    // A late subscriber gets nothing replayed.
+    const late = await connectDevice(url, 'gw-late', GW.password, { username: GW.username });
+    const replayed: string[] = [];
+    late.on('message', (topic) => replayed.push(topic));
+    await late.subscribeAsync('commune/dev/+/state', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(replayed).toEqual([]);
+    live.end(true);
+    late.end(true);
+  });
+});
