@@ -250,7 +250,7 @@ export class Gateway {
         // Last of the MQTT side: from here on every device message has a listener.
         name: 'device admission',
         start: () => { if (broker) broker.acceptDevices = true; },
-        stop: () => { if (broker) broker.acceptDevices = false; },
+        stop: async () => { if (broker) await broker.closeDevices(); },
       },
       {
         name: 'users',

@@ -47,6 +47,7 @@ export class EmbeddedBroker {
   private clients = new Map<string, Client>();
   /** Devices are refused (CONNACK 3) until the gateway's own client is subscribed. */
   acceptDevices = false;
+  private closing = false;
   /** Bound ports (useful when port 0 asked the OS to choose). */
   ports: { mqtt: number; mqtts: number | null } = { mqtt: 0, mqtts: null };
 
@@ -89,6 +90,8 @@ export class EmbeddedBroker {
         // client is null for a stale will published after a restart: nobody to check, refuse.
         const who = client ? this.principals.get(client) : undefined;
         if (!who) return cb(new Error('unknown client'));
+        // Shutting down: no device message (wills included) has a reader any more.
+        if (this.closing && who.kind === 'device') return cb(new Error('broker stopping'));
         const d = o.policy.canPublish(who, packet.topic, packet.retain);
         if (!d.ok) {
           o.onRefused?.('publish', client!.id, `${packet.topic}: ${d.reason}`);
@@ -173,7 +176,21 @@ export class EmbeddedBroker {
     return true;
   }
 
+  /**
+   * Closes every device session and refuses new ones, before the gateway's own
+   * client goes: otherwise thousands of devices keep publishing into a broker
+   * with no subscriber, and aedes' emitter drains that backlog recursively
+   * (seen as "Maximum call stack size exceeded" with 10,000 speakers).
+   */
+  async closeDevices(): Promise<void> {
+    this.acceptDevices = false;
+    this.closing = true;
+    const devices = [...this.clients.values()].filter((c) => this.principals.get(c)?.kind === 'device');
+    await Promise.all(devices.map((c) => new Promise<void>((r) => c.close(() => r()))));
+  }
+
   async stop(): Promise<void> {
+    this.closing = true;
     // Stop accepting first; server.close() only completes once every socket is
     // gone, which happens when aedes closes its clients.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
