@@ -61,4 +61,24 @@ describe('embedded broker', () => {
     live.end(true);
     late.end(true);
   });
+
+  it('closeDevices() ends device sessions without publishing their wills, refuses new ones, and keeps the gateway client', async () => {
+    const { url, b } = await start();
+    b.acceptDevices = true;
+    const gw = await connectDevice(url, 'gw-client', GW.password, { username: GW.username });
+    const wills: string[] = [];
+    gw.on('message', (topic) => wills.push(topic));
+    await gw.subscribeAsync('commune/dev/+/state', { qos: 1 });
+    const dev = await connectDevice(url, 'spk-1', 's1', { will: { topic: 'commune/dev/spk-1/state', payload: Buffer.from('{"online":false}'), qos: 1, retain: false } });
+    const closed = new Promise<void>((r) => dev.once('close', () => r()));
+    await b.closeDevices();
+    await closed;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(wills).toEqual([]);
+    expect(gw.connected).toBe(true);
+    const again = await connectDevice(url, 'spk-1', 's1').catch((e: { code?: number }) => e);
+    expect((again as { code?: number }).code).toBe(3);
+    dev.end(true);
+    gw.end(true);
+  });
 });

@@ -61,6 +61,12 @@ export class EmbeddedBroker {
       maxTopicLevels: 8,
       // One frozen speaker on a 3G link must not stall delivery to the rest.
       drainTimeout: 30_000,
+      // No emitter queue. With a slot limit (default 100), a burst such as
+      // 10,000 speakers dropping at once queues thousands of messages, and
+      // mqemitter drains its queue by synchronous recursion: "Maximum call
+      // stack size exceeded" killed the gateway in the fleet benchmark. Slow
+      // clients are bounded by drainTimeout instead.
+      concurrency: 0,
       connectTimeout: 15_000,
       authenticate: (client, username, password, done) => {
         const fail = (code: number, detail: string) => {
