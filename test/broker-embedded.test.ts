@@ -5,7 +5,7 @@ import { EmbeddedBroker } from '../gateway/src/broker/embedded.js';
 import { AccessPolicy } from '../gateway/src/broker/policy.js';
 import { Topics } from '../gateway/src/mqtt/topics.js';
 import { hashDeviceSecret, verifyDeviceSecret } from '../gateway/src/devices/secret.js';
-import { connectDevice } from './helpers/gateway.js';
+import { connectDevice, waitFor } from './helpers/gateway.js';
 
 const GW = { username: 'gateway-commune', password: 'in-memory-only' };
 let broker: EmbeddedBroker | null = null;
@@ -71,6 +71,8 @@ describe('embedded broker', () => {
     await gw.subscribeAsync('commune/dev/+/state', { qos: 1 });
     const dev = await connectDevice(url, 'spk-1', 's1', { will: { topic: 'commune/dev/spk-1/state', payload: Buffer.from('{"online":false}'), qos: 1, retain: false } });
     const closed = new Promise<void>((r) => dev.once('close', () => r()));
+    // aedes reports the session ready just after CONNACK
+    await waitFor(() => b.connectedDevices().includes('spk-1'), 2000, 'session ready');
     await b.closeDevices();
     await closed;
     await new Promise((r) => setTimeout(r, 200));
