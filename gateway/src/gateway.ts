@@ -112,7 +112,6 @@ export class Gateway {
         policy: new AccessPolicy(topics),
         onRefused: (what, clientId, detail) => {
           refused({ what });
-          bus.emit('device.dropped', { deviceId: clientId, topic: detail, reason: `refused-${what}` });
           log.warn({ what, clientId, detail }, 'mqtt refused');
         },
         onLink: (deviceId, connected) => bus.emit('device.link', { deviceId, connected, at: now() }),
@@ -131,7 +130,6 @@ export class Gateway {
     const dispatcher = new Dispatcher({
       store, bus, topics, contract, metrics,
       publish: (topic, payload) => link.publish(topic, payload, { qos: 1 }),
-      isOnline: (id) => presence.get(id)?.online ?? false,
       ackTimeoutMs: settings.commands.ackTimeoutSeconds * 1000,
       expireMs: settings.commands.expireHours * 3600_000,
       now,

@@ -26,7 +26,6 @@ export interface DispatcherOptions {
   contract: DeviceContract;
   metrics: Metrics;
   publish: (topic: string, payload: string) => Promise<void>;
-  isOnline: (deviceId: string) => boolean;
   ackTimeoutMs: number;
   expireMs: number;
   now?: () => number;

@@ -14,7 +14,6 @@ export interface GatewayEvents {
   'device.telemetry': { deviceId: string; telemetry: Telemetry; at: number };
   'device.ack': { deviceId: string; id: string; ok: boolean; error?: string; at: number };
   'device.event': { deviceId: string; event: Record<string, unknown> & { type: string }; at: number };
-  'device.dropped': { deviceId: string | null; topic: string; reason: string };
   /** `credentials`: the secret or zone changed, so the broker session must be re-authorised. */
   'device.changed': { deviceId: string; change: 'created' | 'updated' | 'deleted'; credentials?: boolean };
   'alarm.opened': Alarm;

@@ -111,7 +111,6 @@ export class Ingest {
 
   private drop(deviceId: string | null, topic: string, reason: DropReason, detail: string): void {
     this.countDrop({ reason });
-    this.o.bus.emit('device.dropped', { deviceId, topic, reason });
     // One log line per device and reason per 10 s: a flood must not flood the log too.
     const k = `${deviceId}:${reason}`;
     const now = this.now();
