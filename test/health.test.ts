@@ -182,6 +182,14 @@ describe('alarms', () => {
     expect(await alarms.acknowledge('nope', 'x')).toBeUndefined();
   });
 
+  it('clears the open alarms of a removed device and keeps their history', async () => {
+    await alarms.onTelemetry('spk-gone', telemetry({ rssi: -100, temperature: 90 }), now);
+    expect(alarms.list({ open: true, deviceId: 'spk-gone' })).toHaveLength(2);
+    await alarms.deviceRemoved('spk-gone');
+    expect(alarms.list({ open: true, deviceId: 'spk-gone' })).toHaveLength(0);
+    expect(alarms.list({ deviceId: 'spk-gone' })).toHaveLength(2);
+  });
+
   it('persists alarms in the store', async () => {
     await alarms.onTelemetry('spk-9', telemetry({ temperature: 90 }), now);
     await store.close();

@@ -199,7 +199,10 @@ export class Gateway {
             }),
             bus.on('device.state', (e) => void guard(registry.noteReported(e.deviceId, e.fw, e.model))),
             bus.on('device.changed', (e) => {
-              if (e.change === 'deleted') history.forget(e.deviceId);
+              if (e.change === 'deleted') {
+                history.forget(e.deviceId);
+                void guard(alarms.deviceRemoved(e.deviceId));
+              }
               // A new secret or zone must take effect now: close the session so the
               // device re-authenticates and re-subscribes under the new rules.
               if (e.change === 'deleted' || e.credentials) broker?.disconnect(e.deviceId);

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Settings } from '../config/schema.js';
 import type { EventBus } from '../core/bus.js';
-import type { Alarm, AlarmKind, Telemetry } from '../core/types.js';
+import { ALARM_KINDS, type Alarm, type AlarmKind, type Telemetry } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import type { Presence } from './presence.js';
 
@@ -12,17 +12,28 @@ const RSSI_HYSTERESIS_DB = 3;
 const TEMP_HYSTERESIS_C = 5;
 const KEEP_CLEARED_MS = 30 * 24 * 3600_000;
 
+const key = (deviceId: string, kind: AlarmKind) => `${deviceId}\u0000${kind}`;
+
 export class Alarms {
+  /**
+   * Open alarms by device and kind. Every heartbeat checks three kinds, so a
+   * scan of the stored list (cleared alarms stay 30 days) would sit on the
+   * hottest path; the store stays the source of truth, this is its index.
+   */
+  private readonly openIndex = new Map<string, Alarm>();
+
   constructor(
     private readonly o: { store: Store; bus: EventBus; presence: Presence; health: Settings['health']; now?: () => number },
-  ) {}
+  ) {
+    for (const a of o.store.data.alarms) if (a.clearedAt === null) this.openIndex.set(key(a.deviceId, a.kind), a);
+  }
 
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
 
   openAlarm(deviceId: string, kind: AlarmKind): Alarm | undefined {
-    return this.o.store.data.alarms.find((a) => a.deviceId === deviceId && a.kind === kind && a.clearedAt === null);
+    return this.openIndex.get(key(deviceId, kind));
   }
 
   list(filter: { open?: boolean; deviceId?: string } = {}): Alarm[] {
@@ -38,6 +49,7 @@ export class Alarms {
       id: randomUUID(), deviceId, kind, detail, openedAt: new Date(this.now()).toISOString(),
       clearedAt: null, acknowledgedAt: null, acknowledgedBy: null,
     };
+    this.openIndex.set(key(deviceId, kind), alarm);
     await this.o.store.update((d) => d.alarms.push(alarm));
     this.o.bus.emit('alarm.opened', alarm);
   }
@@ -45,8 +57,14 @@ export class Alarms {
   async clear(deviceId: string, kind: AlarmKind): Promise<void> {
     const a = this.openAlarm(deviceId, kind);
     if (!a) return;
+    this.openIndex.delete(key(deviceId, kind));
     await this.o.store.update(() => (a.clearedAt = new Date(this.now()).toISOString()));
     this.o.bus.emit('alarm.cleared', a);
+  }
+
+  /** A removed device raises nothing any more: its open alarms are cleared (history stays). */
+  async deviceRemoved(deviceId: string): Promise<void> {
+    for (const kind of ALARM_KINDS) await this.clear(deviceId, kind);
   }
 
   async acknowledge(id: string, by: string): Promise<Alarm | undefined> {
