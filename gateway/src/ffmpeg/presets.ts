@@ -1,0 +1,133 @@
+// Named ffmpeg argument presets and parsers of ffmpeg's reports, so callers
+// never hand-assemble filter strings. Every preset returns an argument list
+// (or a filter string for a -filter_complex), never a shell string.
+import { fileInput, fileOutput } from './ffmpeg.js';
+
+export interface LoudnessTarget {
+  /** Integrated loudness, LUFS. */
+  i: number;
+  /** Maximum true peak, dBTP. */
+  tp: number;
+  /** Loudness range, LU. */
+  lra: number;
+}
+
+/** EBU R128 values broadcast speech is normalised to (-16 LUFS suits small loudspeakers better than -23). */
+export const DEFAULT_TARGET: LoudnessTarget = { i: -16, tp: -1.5, lra: 11 };
+
+export interface LoudnormMeasurement {
+  inputI: number;
+  inputTp: number;
+  inputLra: number;
+  inputThresh: number;
+  outputI: number;
+  outputTp: number;
+  outputLra: number;
+  outputThresh: number;
+  /** 'linear' when the measured gain fits under the peak ceiling, else 'dynamic'. */
+  normalizationType: string;
+  targetOffset: number;
+}
+
+export interface Ebur128Summary {
+  i: number;
+  lra: number;
+  /** True peak, dBTP (ebur128 prints it as dBFS). */
+  tp: number;
+}
+
+const f2 = (n: number) => n.toFixed(2);
+
+/** Silence gap or chime tone are mixed at this rate/layout so concat needs no conversion. */
+export const monoAt = (sampleRate: number) => `aresample=${sampleRate},aformat=sample_fmts=fltp:sample_rates=${sampleRate}:channel_layouts=mono`;
+
+export const presets = {
+  fileInput,
+  fileOutput,
+
+  /** A lavfi source as an input. */
+  lavfiInput: (graph: string): string[] => ['-f', 'lavfi', '-i', graph],
+
+  /** Sine tone (for chimes and tests); amplitude is linear peak (0..1). */
+  sineTone: (o: { frequency: number; seconds: number; sampleRate: number; amplitude?: number }): string =>
+    `sine=frequency=${o.frequency}:sample_rate=${o.sampleRate}:duration=${o.seconds},volume=${o.amplitude ?? 0.25}`,
+
+  /** Digital silence of a given length, mono. */
+  silence: (seconds: number, sampleRate: number): string =>
+    `anullsrc=r=${sampleRate}:cl=mono,atrim=duration=${seconds}`,
+
+  /** Downmix first: loudness is measured and set on what the speaker plays (mono). */
+  toMono: 'aformat=channel_layouts=mono',
+
+  /** loudnorm filter; with `measured` it is pass two (linear when possible). */
+  loudnormFilter: (t: LoudnessTarget, measured?: LoudnormMeasurement): string => {
+    const base = `loudnorm=I=${t.i}:TP=${t.tp}:LRA=${t.lra}:print_format=json`;
+    if (!measured) return base;
+    return `${base}:measured_I=${f2(measured.inputI)}:measured_TP=${f2(measured.inputTp)}:measured_LRA=${f2(measured.inputLra)}`
+      + `:measured_thresh=${f2(measured.inputThresh)}:offset=${f2(measured.targetOffset)}:linear=true`;
+  },
+
+  /** Pass one of EBU R128 two-pass normalisation: analyse only, print JSON on stderr. */
+  loudnormMeasure: (input: string[], t: LoudnessTarget, prefilter = 'aformat=channel_layouts=mono'): string[] =>
+    [...input, '-map', '0:a:0', '-vn', '-sn', '-dn', '-af', `${prefilter},${presets.loudnormFilter(t)}`, '-f', 'null', '-'],
+
+  /** Fast check of a finished file (ebur128 is far cheaper than loudnorm's 192 kHz analysis). */
+  ebur128Measure: (input: string[]): string[] =>
+    [...input, '-map', '0:a:0', '-vn', '-af', 'ebur128=peak=true', '-f', 'null', '-'],
+
+  /**
+   * CBR MP3 mono. Metadata is stripped and bit-exact flags are set so the
+   * same audio always gives the same bytes (the library is content-addressed).
+   */
+  encodeMp3Mono: (bitrateKbps: number, sampleRate = 44100): string[] => [
+    '-ac', '1', '-ar', String(sampleRate), '-c:a', 'libmp3lame', '-b:a', `${bitrateKbps}k`,
+    '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:a', '+bitexact', '-id3v2_version', '0', '-write_xing', '1', '-f', 'mp3',
+  ],
+
+  /** Audio-only concat of n labelled inputs, e.g. concatAudio(['a','b']) → "[a][b]concat=n=2:v=0:a=1". */
+  concatAudio: (labels: string[], out: string): string =>
+    `${labels.map((l) => `[${l}]`).join('')}concat=n=${labels.length}:v=0:a=1[${out}]`,
+};
+
+function parseNumber(v: unknown): number {
+  if (v === '-inf' || v === '-Infinity') return -Infinity;
+  if (v === 'inf' || v === '+inf' || v === 'Infinity') return Infinity;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : NaN;
+}
+
+/** The JSON block loudnorm prints at the end of a run (print_format=json). */
+export function parseLoudnorm(stderr: string): LoudnormMeasurement {
+  const start = stderr.lastIndexOf('{');
+  const end = stderr.lastIndexOf('}');
+  if (start < 0 || end < start) throw new Error('loudnorm printed no measurement');
+  const j = JSON.parse(stderr.slice(start, end + 1)) as Record<string, string>;
+  return {
+    inputI: parseNumber(j.input_i),
+    inputTp: parseNumber(j.input_tp),
+    inputLra: parseNumber(j.input_lra),
+    inputThresh: parseNumber(j.input_thresh),
+    outputI: parseNumber(j.output_i),
+    outputTp: parseNumber(j.output_tp),
+    outputLra: parseNumber(j.output_lra),
+    outputThresh: parseNumber(j.output_thresh),
+    normalizationType: String(j.normalization_type ?? ''),
+    targetOffset: parseNumber(j.target_offset),
+  };
+}
+
+/** The summary ebur128 prints at the end of a run. */
+export function parseEbur128(stderr: string): Ebur128Summary {
+  const at = stderr.lastIndexOf('Summary:');
+  if (at < 0) throw new Error('ebur128 printed no summary');
+  const s = stderr.slice(at);
+  const pick = (re: RegExp) => {
+    const m = re.exec(s);
+    return m ? parseNumber(m[1]) : NaN;
+  };
+  return {
+    i: pick(/\bI:\s+(-?inf|-?[\d.]+) LUFS/),
+    lra: pick(/\bLRA:\s+(-?inf|-?[\d.]+) LU\b/),
+    tp: pick(/\bPeak:\s+(-?inf|-?[\d.]+) dBFS/),
+  };
+}
