@@ -109,7 +109,10 @@ describe('access control', () => {
 
   it('answers 401 without a session (or with a forged one) on every route but login and /healthz, the docs included', async () => {
     const routes = await collect();
-    const guarded = routes.filter((r) => r.url !== '/healthz' && r.url !== '/api/auth/login');
+    // Public: login, the health check and the dashboard's static files (they carry no data; see test/api-dashboard.test.ts).
+    expect(routes.filter((r) => r.config?.public).map((r) => `${r.method} ${r.url}`).sort())
+      .toEqual(['GET /', 'GET /*', 'GET /assets/*', 'GET /healthz', 'POST /api/auth/login']);
+    const guarded = routes.filter((r) => !r.config?.public);
     expect(guarded.length).toBeGreaterThanOrEqual(22);
     expect(guarded.map((r) => r.url)).toEqual(expect.arrayContaining(['/metrics', '/docs/', '/docs/json']));
     for (const r of guarded) {

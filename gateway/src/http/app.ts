@@ -11,6 +11,7 @@ import { createAjv } from '../core/validation.js';
 import { formatSchemaErrors, registerErrors } from './plugins/errors.js';
 import { registerAuth, SESSION_COOKIE } from './plugins/auth.js';
 import { registerSse } from './plugins/sse.js';
+import { registerStatic } from './plugins/static.js';
 import { shared } from './schemas.js';
 import authRoutes from './routes/auth.js';
 import userRoutes from './routes/users.js';
@@ -38,6 +39,8 @@ function validatorCompiler(): FastifySchemaCompiler<unknown> {
 export interface BuildOptions {
   /** Sees every route as it is registered (tests enumerate the API with it). */
   onRoute?: (route: RouteOptions) => void;
+  /** The built dashboard (default: dashboard/dist of this checkout). */
+  dashboardDir?: string;
 }
 
 export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -73,6 +76,8 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    // Nothing here is meant to be framed (clickjacking on the dashboard's buttons).
+    reply.header('x-frame-options', 'DENY');
     return payload;
   });
 
@@ -88,6 +93,8 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     await api.register(zoneRoutes, { prefix: '/api', ctx });
     await api.register(deviceRoutes, { prefix: '/api', ctx });
     await api.register(alarmRoutes, { prefix: '/api', ctx });
+    // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).
+    await registerStatic(api, opts.dashboardDir);
   });
   return app;
 }
