@@ -1,0 +1,58 @@
+// Times as the commune reads them: Asia/Ho_Chi_Minh whatever the browser's
+// zone, dd/mm/yyyy HH:mm on a 24-hour clock; "3 phút trước" for recency.
+import { getLang, t, type Lang } from './i18n/index.js';
+
+export const TIME_ZONE = 'Asia/Ho_Chi_Minh';
+
+const dateTime = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TIME_ZONE, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+});
+
+/** "24/11/2025 14:05" in Vietnam time. */
+export function formatDateTime(iso: string | number | Date | null | undefined): string {
+  if (iso === null || iso === undefined) return t('value.none');
+  const d = iso instanceof Date ? iso : new Date(iso);
+  if (Number.isNaN(d.getTime())) return t('value.none');
+  const p = Object.fromEntries(dateTime.formatToParts(d).map((x) => [x.type, x.value]));
+  return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
+}
+
+const relCache = new Map<Lang, Intl.RelativeTimeFormat>();
+
+/** "3 phút trước" / "3 minutes ago". */
+export function formatAgo(iso: string | number | null | undefined, now = Date.now(), lang: Lang = getLang()): string {
+  if (iso === null || iso === undefined) return t('time.never');
+  const ms = typeof iso === 'number' ? iso : Date.parse(iso);
+  const s = Math.round((now - ms) / 1000);
+  if (s < 45) return t('time.justNow');
+  let rtf = relCache.get(lang);
+  if (!rtf) relCache.set(lang, (rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'always' })));
+  const m = Math.round(s / 60);
+  if (m < 60) return rtf.format(-m, 'minute');
+  const h = Math.round(m / 60);
+  if (h < 48) return rtf.format(-h, 'hour');
+  return rtf.format(-Math.round(h / 24), 'day');
+}
+
+/** "2 ngày 3 giờ" style durations, through Intl units. */
+export function formatDuration(seconds: number | undefined, lang: Lang = getLang()): string {
+  if (seconds === undefined) return t('value.none');
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const unit = (n: number, u: 'day' | 'hour' | 'minute') => new Intl.NumberFormat(lang, { style: 'unit', unit: u, unitDisplay: 'long' }).format(n);
+  if (d) return `${unit(d, 'day')} ${unit(h, 'hour')}`;
+  if (h) return `${unit(h, 'hour')} ${unit(m, 'minute')}`;
+  return unit(m, 'minute');
+}
+
+export function formatNumber(n: number | null | undefined, digits = 0, suffix = ''): string {
+  if (n === null || n === undefined || Number.isNaN(n)) return t('value.none');
+  return `${new Intl.NumberFormat(getLang(), { maximumFractionDigits: digits, minimumFractionDigits: 0 }).format(n)}${suffix}`;
+}
+
+/** Signal bars for display only (0..4) from dBm. */
+export function signalBars(dbm: number | null | undefined): number {
+  if (dbm === null || dbm === undefined) return 0;
+  return dbm >= -65 ? 4 : dbm >= -75 ? 3 : dbm >= -85 ? 2 : dbm >= -95 ? 1 : 0;
+}
