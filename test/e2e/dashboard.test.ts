@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../../gateway/src/sim/fleet.js';
+import { SimSpeaker } from '../../gateway/src/sim/speaker.js';
 import { provisionInProcess } from '../../gateway/src/sim/provision.js';
 import type { FleetCredential } from '../../gateway/src/sim/fleet.js';
 import { startSimGateway, until, type SimTestGateway } from '../helpers/sim-gateway.js';
@@ -19,6 +20,8 @@ let t: SimTestGateway;
 let fleet: Fleet;
 let creds: FleetCredential[];
 let browser: Browser;
+/** Speakers started by a test itself (re-provisioned with a new secret). */
+const extraSpeakers: SimSpeaker[] = [];
 let base: string;
 const started = performance.now();
 
@@ -44,6 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await Promise.all(extraSpeakers.map((s) => s.stop()));
   await fleet?.stop();
   await t?.close();
   console.log(`e2e run time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -141,6 +145,46 @@ describe('dashboard in a real browser', () => {
     await page.goto('/alarms');
     await page.getByRole('heading', { level: 1 }).waitFor();
     await shoot(page, 'technician-alarms');
+    await ctx.close();
+  });
+
+  it('technician: reboot after a confirmation is acked and the speaker comes back; a rotated secret is shown once and the old one stops working', async () => {
+    const { ctx, page } = await newPage();
+    await page.goto('/');
+    await login(page, 'kythuat', PASSWORDS.technician);
+    await eventually(() => new URL(page.url()).pathname).toBe('/devices');
+    const target = creds[4]!; // not used by the other tests: its secret is rotated here
+    const sim = fleet.get(target.id)!;
+    await page.goto(`/devices/${target.id}`);
+    await page.getByRole('button', { name: 'Khởi động lại' }).click();
+    // A confirmation dialog stands between the technician and the reboot; cancel first.
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Hủy' }).click();
+    expect(await dialog.count()).toBe(0);
+    const connectsBefore = sim.counters.connects;
+    await page.getByRole('button', { name: 'Khởi động lại' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Khởi động lại' }).click();
+    await eventually(() => page.getByTestId('status-reboot').textContent()).toContain('Loa đã xác nhận.');
+    await eventually(() => sim.counters.connects).toBeGreaterThan(connectsBefore);
+    await eventually(() => t.gw.ctx.presence.get(target.id)?.online).toBe(true);
+
+    // Rotate: the new secret is shown once; the broker refuses the old one from now on.
+    await page.getByRole('button', { name: 'Đổi mã bí mật' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Đổi mã bí mật' }).click();
+    const shown = page.getByLabel(/^Mã bí mật mới/);
+    await eventually(() => shown.inputValue()).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const secret = await shown.inputValue();
+    expect(secret).not.toBe(target.secret);
+    await eventually(() => t.gw.ctx.presence.get(target.id)?.online).toBe(false); // session closed, old secret refused on reconnect
+    await page.reload();
+    expect(await page.getByLabel(/^Mã bí mật mới/).count()).toBe(0);
+    expect(await page.content()).not.toContain(secret);
+    // The technician configures the new secret on the speaker: it is back online.
+    await sim.stop();
+    const reprovisioned = new SimSpeaker({ id: target.id, secret, zoneId: target.zoneId, url: t.url, heartbeatMs: 1000 });
+    extraSpeakers.push(reprovisioned);
+    await reprovisioned.start();
+    await eventually(() => t.gw.ctx.presence.get(target.id)?.online).toBe(true);
     await ctx.close();
   });
 
