@@ -16,6 +16,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
       + '(--speakers 1000,5000 --heartbeat-real 30 --compression 10 --window 20 --samples 200 --per-shard 5000 --concurrency 200)',
     run: async (argv) => (await import('./fleet.js')).fleetBench(argv),
   },
+  tts: {
+    describe: 'a ~60 s Vietnamese announcement: normalise text, espeak-ng, loudness measure, normalise+encode MP3, check; time per stage (--runs 3)',
+    run: async (argv) => (await import('./tts.js')).ttsBench(argv),
+  },
 };
 
 async function main(): Promise<void> {
