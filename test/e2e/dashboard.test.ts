@@ -270,4 +270,35 @@ describe('dashboard in a real browser', () => {
     await page.getByTestId('test-tone').waitFor();
     await ctx.close();
   });
+
+  it('technician: filters narrow the list; a speaker with weak signal raises an alarm that appears live and is acknowledged', async () => {
+    const { ctx, page } = await newPage();
+    await page.goto('/devices');
+    await login(page, 'kythuat', PASSWORDS.technician);
+    await eventually(() => page.locator('[data-testid="device-table"] tbody tr').count()).toBe(6);
+    await page.getByLabel('Thôn', { exact: true }).selectOption('thon-2');
+    await eventually(() => page.locator('[data-testid="device-table"] tbody tr').count()).toBe(2);
+    await page.getByLabel('Trạng thái', { exact: true }).selectOption('offline');
+    await eventually(() => page.getByText('Không có thiết bị nào').count()).toBe(1);
+    await page.getByLabel('Thôn', { exact: true }).selectOption('');
+    await page.getByLabel('Trạng thái', { exact: true }).selectOption('');
+    await eventually(() => page.locator('[data-testid="device-table"] tbody tr').count()).toBe(6);
+
+    await page.goto('/alarms');
+    await eventually(() => page.getByRole('heading', { level: 2 }).first().textContent()).toBe('0 cảnh báo đang mở');
+    // A new speaker at the end of the hamlet, on a weak 4G signal: real telemetry opens the alarm.
+    const { secret } = await t.gw.ctx.registry.createDevice({ id: 'spk-cuoi-xom', type: 'speaker', name: 'Loa cuối xóm', zoneId: 'thon-3' });
+    const weak = new SimSpeaker({ id: 'spk-cuoi-xom', secret, zoneId: 'thon-3', url: t.url, heartbeatMs: 500, rssi: -100 });
+    extraSpeakers.push(weak);
+    await weak.start();
+    const item = page.locator('.alarm-list li').filter({ hasText: 'Loa cuối xóm' });
+    await eventually(() => item.count()).toBe(1); // no reload: the live stream told the page
+    expect(await item.textContent()).toMatch(/sóng yếu|tín hiệu yếu/i);
+    await eventually(() => page.getByRole('heading', { level: 2 }).first().textContent()).toBe('1 cảnh báo đang mở');
+    await item.getByRole('button', { name: 'Xác nhận đã biết' }).click();
+    await eventually(() => item.textContent()).toContain('Đã xác nhận bởi kythuat');
+    expect(t.gw.ctx.alarms.list({ open: true, deviceId: 'spk-cuoi-xom' })[0]?.acknowledgedBy).toBe('kythuat');
+    await shoot(page, 'technician-alarm-acked');
+    await ctx.close();
+  });
 });

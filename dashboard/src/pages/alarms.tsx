@@ -14,8 +14,11 @@ export function AlarmsPage({ role }: { role: Role }) {
   const devices = useData(() => api<Device[]>('/api/devices'), []);
   const [err, setErr] = useState<unknown>(null);
   const reload = useDebounced(alarms.reload, 300);
+  const reloadDevices = useDebounced(devices.reload, 300);
   useLive((name) => {
     if (name.startsWith('alarm.') || name === 'resync') reload();
+    // An alarm can name a device added since this page loaded: keep the names current.
+    if (name === 'device.changed' || name === 'resync') reloadDevices();
   });
   const name = (id: string) => devices.data?.find((d) => d.id === id)?.name ?? id;
   const open = alarms.data?.filter((a) => !a.clearedAt).length ?? 0;
