@@ -160,4 +160,10 @@ describe('renderAnnouncement', () => {
     expect(await readdir(join(dir, 'data', 'media', 'tmp'))).toEqual([]);
     expect((await stat(lib.file(items[0]!.id))).size).toBe(items[0]!.bytes);
   });
+
+  it('removeTemp clears work files a killed process left behind', async () => {
+    await writeFile(join(dir, 'data', 'media', 'tmp', 'abandoned.mp3'), 'x');
+    expect(await lib.removeTemp()).toBe(1);
+    expect(await readdir(join(dir, 'data', 'media', 'tmp'))).toEqual([]);
+  });
 });

@@ -289,6 +289,16 @@ export class MediaLibrary {
     }
   }
 
+  /**
+   * Call once at start, before any ingest: removes work files a killed
+   * process left in media/tmp (encodes and TTS output never published).
+   */
+  async removeTemp(): Promise<number> {
+    const names = await readdir(this.tmpDir()).catch(() => [] as string[]);
+    await Promise.all(names.map((n) => unlink(join(this.tmpDir(), n)).catch(() => {})));
+    return names.length;
+  }
+
   private tmpDir(): string {
     return join(this.dir, 'tmp');
   }
