@@ -28,6 +28,13 @@ import { Users } from './auth/users.js';
 import { generatePassword } from './auth/password.js';
 import { AuditLog } from './audit/audit.js';
 import { buildApp } from './http/app.js';
+import { MediaUrlSigner } from './http/media-urls.js';
+import { Ffmpeg } from './ffmpeg/ffmpeg.js';
+import type { TtsEngine } from './tts/engine.js';
+import { EspeakEngine } from './tts/espeak.js';
+import { CommandEngine } from './tts/command-engine.js';
+import { defaultDictionary, loadDictionaryFile, type Dictionary } from './tts/normalize-vi.js';
+import { MediaLibrary } from './media/library.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -47,6 +54,14 @@ export interface GatewayContext {
   /** null in external broker mode */
   broker: EmbeddedBroker | null;
   link: MqttLink;
+  ffmpeg: Ffmpeg;
+  tts: TtsEngine;
+  /** Abbreviations for text normalisation (tts.dictionaryFile or the built-in one). */
+  ttsDictionary: Dictionary;
+  media: MediaLibrary;
+  /** A device download path for a media item: `/media/<id>.mp3?exp=…&sig=…`, valid ttlSeconds. */
+  signMediaUrl: (id: string, ttlSeconds?: number) => { url: string; exp: number };
+  mediaUrls: MediaUrlSigner;
   now: () => number;
 }
 
@@ -140,7 +155,28 @@ export class Gateway {
       now,
     });
 
-    const ctx: GatewayContext = { settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link, now };
+    const ffmpeg = new Ffmpeg({
+      ffmpegPath: settings.ffmpeg.ffmpegPath, ffprobePath: settings.ffmpeg.ffprobePath,
+      timeoutMs: settings.media.jobTimeoutSeconds * 1000,
+      quitGraceMs: settings.ffmpeg.quitGraceSeconds * 1000, termGraceMs: settings.ffmpeg.termGraceSeconds * 1000,
+    });
+    const tts: TtsEngine = settings.tts.engine === 'command'
+      ? new CommandEngine(settings.tts.command!)
+      : new EspeakEngine({ path: settings.tts.espeakPath });
+    const ttsDictionary = settings.tts.dictionaryFile ? loadDictionaryFile(settings.tts.dictionaryFile) : defaultDictionary();
+    const media = new MediaLibrary({
+      dataDir, ffmpeg, tts, dictionary: ttsDictionary,
+      maxSeconds: settings.media.maxSeconds, maxBytes: Math.floor(settings.media.maxUploadMb * 1024 * 1024),
+      bitrateKbps: settings.media.bitrateKbps, sampleRate: settings.media.sampleRate, target: settings.media.loudness,
+      jobTimeoutMs: settings.media.jobTimeoutSeconds * 1000, now,
+    });
+    const mediaUrls = await MediaUrlSigner.open(join(dataDir, 'media-url.key'), now);
+    const signMediaUrl = (id: string, ttlSeconds = settings.media.signedUrlTtlSeconds) => mediaUrls.sign(id, ttlSeconds);
+
+    const ctx: GatewayContext = {
+      settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, now,
+    };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir);
     return gw;
@@ -256,6 +292,23 @@ export class Gateway {
       {
         name: 'users',
         start: () => this.ensureAdmin(),
+        stop: () => {},
+      },
+      {
+        name: 'media',
+        start: async () => {
+          const { media, tts } = this.ctx;
+          const removed = await media.removeTemp();
+          if (removed) log.info({ removed }, 'media: removed work files left by an earlier run');
+          if (!tts.voices().includes(settings.tts.defaultVoice)) {
+            log.warn({ voice: settings.tts.defaultVoice, voices: tts.voices() }, 'tts.defaultVoice is not a voice of the engine; renders without a voice will fail');
+          }
+          if (tts instanceof EspeakEngine) {
+            // A missing espeak-ng or voice must not keep the speakers' gateway down: warn, renders then fail with 502.
+            const missing = await tts.missingVoices().catch((err: Error) => [`(${err.message})`]);
+            if (missing.length) log.warn({ missing }, 'tts: espeak-ng voices missing; text announcements will fail');
+          }
+        },
         stop: () => {},
       },
       {

@@ -32,6 +32,14 @@ export function envVariables(): Array<{ path: string[]; name: string; type: stri
 function coerce(raw: string, type: string): unknown {
   if (type === 'integer' || type === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  // Lists and maps (tts.command.argv, .voices) come as JSON; anything else stays text for validation to name.
+  if (type === 'array' || type === 'object') {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return raw;
+    }
+  }
   return raw;
 }
 
@@ -84,6 +92,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const extra: string[] = [];
   if (s.broker.mode === 'external' && !s.broker.url) extra.push('broker.url: is required when broker.mode is "external"');
   if (Boolean(s.broker.tlsCertFile) !== Boolean(s.broker.tlsKeyFile)) extra.push('broker.tlsKeyFile: tlsCertFile and tlsKeyFile must be set together');
+  if (s.tts.engine === 'command' && !s.tts.command) extra.push('tts.command: is required when tts.engine is "command"');
   if (extra.length) throw new ValidationError(extra, 'invalid config');
   return s;
 }

@@ -1,6 +1,8 @@
 // The gateway's settings, defined once. Defaults live here and nowhere else;
 // env overrides are derived from this schema (see load.ts), so a new setting
 // needs no extra wiring.
+import { commandEngineSchema, type CommandEngineConfig } from '../tts/command-engine.js';
+
 export const settingsSchema = {
   $id: 'https://commune-gateway.local/schemas/settings.json',
   type: 'object',
@@ -62,6 +64,47 @@ export const settingsSchema = {
         expireHours: { type: 'number', exclusiveMinimum: 0, default: 72, description: 'owed commands older than this are dropped as expired' },
       },
     },
+    media: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        maxUploadMb: { type: 'number', exclusiveMinimum: 0, maximum: 1024, default: 50, description: 'largest accepted upload; bigger ones get 413 while streaming' },
+        maxSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 4 * 3600, default: 900, description: 'longest accepted audio' },
+        bitrateKbps: { type: 'integer', enum: [32, 48, 64, 96, 128], default: 64, description: 'MP3 mono bitrate of stored items' },
+        sampleRate: { type: 'integer', enum: [22050, 44100, 48000], default: 44100 },
+        jobTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 300, description: 'per ffmpeg job' },
+        signedUrlTtlSeconds: { type: 'integer', minimum: 60, maximum: 7 * 24 * 3600, default: 6 * 3600, description: 'default lifetime of signed download URLs for devices' },
+        loudness: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            i: { type: 'number', minimum: -30, maximum: -5, default: -16, description: 'integrated loudness target, LUFS' },
+            tp: { type: 'number', minimum: -9, maximum: 0, default: -1.5, description: 'true peak ceiling, dBTP' },
+            lra: { type: 'number', minimum: 1, maximum: 20, default: 11, description: 'loudness range target, LU' },
+          },
+        },
+      },
+    },
+    ffmpeg: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        ffmpegPath: { type: 'string', minLength: 1, default: 'ffmpeg' },
+        ffprobePath: { type: 'string', minLength: 1, default: 'ffprobe' },
+        quitGraceSeconds: { type: 'number', minimum: 0, maximum: 60, default: 3, description: 'after "q" on a timed-out job, before SIGTERM' },
+        termGraceSeconds: { type: 'number', minimum: 0, maximum: 60, default: 2, description: 'after SIGTERM, before SIGKILL' },
+      },
+    },
+    tts: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        engine: { enum: ['espeak', 'command'], default: 'espeak', description: 'command: any speech program from tts.command (e.g. Piper)' },
+        espeakPath: { type: 'string', minLength: 1, default: 'espeak-ng' },
+        defaultVoice: { type: 'string', minLength: 1, default: 'vi' },
+        rate: { type: 'integer', minimum: 80, maximum: 450, default: 150, description: 'words per minute' },
+        pitch: { type: 'integer', minimum: 0, maximum: 99, default: 50 },
+        style: { enum: ['north', 'south'], default: 'north', description: 'how numbers are read: north (linh, nghìn) or south (lẻ, ngàn)' },
+        dictionaryFile: { type: 'string', default: '', description: 'abbreviation dictionary JSON; empty: the built-in one' },
+        command: { ...commandEngineSchema, description: 'required when engine is "command"; env: JSON for argv and voices' },
+      },
+    },
   },
 } as const;
 
@@ -80,6 +123,15 @@ export interface Settings {
     highTemperatureC: number; clockSkewMs: number; checkIntervalSeconds: number;
   };
   commands: { ackTimeoutSeconds: number; expireHours: number };
+  media: {
+    maxUploadMb: number; maxSeconds: number; bitrateKbps: 32 | 48 | 64 | 96 | 128; sampleRate: 22050 | 44100 | 48000;
+    jobTimeoutSeconds: number; signedUrlTtlSeconds: number; loudness: { i: number; tp: number; lra: number };
+  };
+  ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };
+  tts: {
+    engine: 'espeak' | 'command'; espeakPath: string; defaultVoice: string; rate: number; pitch: number;
+    style: 'north' | 'south'; dictionaryFile: string; command?: CommandEngineConfig;
+  };
 }
 
 /** Settings in test or code: a partial tree merged over the defaults. */

@@ -7,6 +7,9 @@ import type { ErrorObject } from 'ajv';
 import type { Logger } from 'pino';
 import { formatErrors, ValidationError } from '../../core/validation.js';
 import { RegistryError } from '../../devices/registry.js';
+import { MediaRejectedError } from '../../media/library.js';
+import { FfmpegError } from '../../ffmpeg/ffmpeg.js';
+import { TtsError } from '../../tts/engine.js';
 
 export class ApiError extends Error {
   constructor(readonly statusCode: number, readonly code: string, message: string, readonly field?: string) {
@@ -36,7 +39,7 @@ export function formatSchemaErrors(errors: unknown, dataVar: string): Error {
 
 const STATUS_CODES: Record<number, string> = {
   400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
-  406: 'not_acceptable', 409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited',
+  406: 'not_acceptable', 409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 416: 'range_not_satisfiable', 429: 'rate_limited',
 };
 
 const REGISTRY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
@@ -59,6 +62,19 @@ export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, 
   }
   if (err instanceof ValidationError) {
     return { status: 400, body: { code: 'validation', message: err.errors.join('; '), field: err.errors[0]?.split(': ')[0] } };
+  }
+  if (err instanceof MediaRejectedError) {
+    // The library names the part of the upload and why ("file: is truncated or corrupt: ...").
+    return { status: 422, body: { code: 'media_rejected', message: err.message, field: err.field } };
+  }
+  if (err instanceof FfmpegError && err.reason === 'timeout') {
+    log.warn({ err, method: request.method, url: request.url }, 'media job timed out');
+    return { status: 504, body: { code: 'media_timeout', message: 'audio processing took too long and was stopped; try a shorter file or text' } };
+  }
+  if (err instanceof TtsError) {
+    // Logged with the program's stderr; the client gets the gist without paths or argv.
+    log.error({ err, detail: err.detail, method: request.method, url: request.url }, 'tts failed');
+    return { status: 502, body: { code: 'tts_failed', message: 'the speech engine failed; see the gateway log' } };
   }
   // Fastify's own client errors (bad JSON, wrong content type, body too large):
   // their messages describe the request, not the server, so they are safe to show.
