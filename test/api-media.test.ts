@@ -21,6 +21,7 @@ let tech: string;
 let wav: Buffer;
 let uploadedId: string;
 let renderedId: string;
+let renderedSouthId: string;
 
 /** A multipart/form-data body as a browser sends it. */
 function form(fields: Record<string, string>, file?: { name?: string; filename: string; type: string; data: Buffer }) {
@@ -118,6 +119,13 @@ describe('tts render', () => {
     expect(again.json().id).toBe(item.id);
   }, 120_000);
 
+  it('reads numbers in the southern style on request', async () => {
+    const res = await t.call({ method: 'POST', url: '/api/tts/render', cookie: officer, payload: { text: 'Phòng 105.', title: 'Phòng họp', style: 'south', repeat: 1 } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().source.spokenText).toBe('Phòng một trăm lẻ năm.');
+    renderedSouthId = res.json().id;
+  }, 120_000);
+
   it('refuses an unknown voice with 400 naming it, and out-of-range options', async () => {
     const bad = await t.call({ method: 'POST', url: '/api/tts/render', cookie: officer, payload: { text: 'xin chào', title: 't', voice: 'klingon' } });
     expect(bad.statusCode).toBe(400);
@@ -198,7 +206,7 @@ describe('upload', () => {
 describe('listing', () => {
   it('lists newest first and searches titles without case or diacritics', async () => {
     const list = (await t.call({ method: 'GET', url: '/api/media', cookie: tech })).json();
-    expect(list.map((i: { id: string }) => i.id)).toEqual([uploadedId, renderedId]);
+    expect(list.map((i: { id: string }) => i.id)).toEqual([uploadedId, renderedSouthId, renderedId]);
     const q = (await t.call({ method: 'GET', url: `/api/media?q=${encodeURIComponent('HOP THON')}`, cookie: tech })).json();
     expect(q.map((i: { id: string }) => i.id)).toEqual([renderedId]);
     const one = await t.call({ method: 'GET', url: `/api/media/${uploadedId}`, cookie: officer });

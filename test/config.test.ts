@@ -104,6 +104,22 @@ describe('loadSettings', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
+  it('media, ffmpeg and tts settings: defaults, env overrides, and tts.command required for the command engine', () => {
+    const s = loadSettings({ env: {} });
+    expect(s.media).toMatchObject({ maxUploadMb: 50, maxSeconds: 900, bitrateKbps: 64, sampleRate: 44100, jobTimeoutSeconds: 300, loudness: { i: -16, tp: -1.5, lra: 11 } });
+    expect(s.ffmpeg).toEqual({ ffmpegPath: 'ffmpeg', ffprobePath: 'ffprobe', quitGraceSeconds: 3, termGraceSeconds: 2 });
+    expect(s.tts).toMatchObject({ engine: 'espeak', espeakPath: 'espeak-ng', defaultVoice: 'vi', rate: 150, pitch: 50, style: 'north', dictionaryFile: '' });
+    expect(s.tts.command).toBeUndefined();
+    const env = { GATEWAY_MEDIA_BITRATE_KBPS: '96', GATEWAY_MEDIA_LOUDNESS_I: '-23', GATEWAY_TTS_ENGINE: 'command', GATEWAY_TTS_COMMAND_NAME: 'piper',
+      GATEWAY_TTS_COMMAND_ARGV: '["piper","--output_file","{out}"]', GATEWAY_TTS_COMMAND_VOICES: '{"vi":"vi.onnx"}' };
+    const e = loadSettings({ env });
+    expect(e.media.bitrateKbps).toBe(96);
+    expect(e.media.loudness.i).toBe(-23);
+    expect(e.tts.command).toEqual({ name: 'piper', argv: ['piper', '--output_file', '{out}'], voices: { vi: 'vi.onnx' } });
+    expect(validationErrorOf(() => loadSettings({ env: { GATEWAY_TTS_ENGINE: 'command' } })).errors).toEqual(['tts.command: is required when tts.engine is "command"']);
+    expect(validationErrorOf(() => loadSettings({ env: { GATEWAY_MEDIA_BITRATE_KBPS: '100' } })).errors[0]).toMatch(/^media\.bitrateKbps: must be one of/);
+  });
+
   it('reports every error of an invalid file at once, as path: message', () => {
     const err = validationErrorOf(() => loadSettings({ file: join(fixtures, 'gateway-invalid.yaml'), env: {} }));
     expect(err.errors).toEqual(
