@@ -20,6 +20,7 @@ import type { GatewayContext } from '../../gateway.js';
 import type { MediaItem } from '../../media/library.js';
 import { normalize } from '../../tts/normalize-vi.js';
 import { MAX_TEXT_CHARS, PITCH_RANGE, RATE_RANGE } from '../../tts/engine.js';
+import { ValidationError } from '../../core/validation.js';
 import { ApiError } from '../plugins/errors.js';
 import { noContent, noQuery, responses, text } from '../schemas.js';
 
@@ -154,6 +155,10 @@ export default async function mediaRoutes(app: FastifyInstance, { ctx }: { ctx: 
       repeat: b.repeat,
       pauseSeconds: b.pauseSeconds,
       createdBy: request.user!.username,
+    }).catch((err: unknown) => {
+      // The library names its own fields (voice: ...); the client's are in the body.
+      if (err instanceof ValidationError) throw new ValidationError(err.errors.map((e) => `body.${e}`), 'invalid announcement');
+      throw err;
     });
     request.auditTarget = r.item.id;
     request.auditDetail = { title: b.title, duplicate: r.duplicate };
