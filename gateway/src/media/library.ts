@@ -15,7 +15,7 @@ import { DEFAULT_TARGET, monoAt, type LoudnessTarget } from '../ffmpeg/presets.j
 import type { TtsEngine } from '../tts/engine.js';
 import { validateText } from '../tts/engine.js';
 import { normalize, type Change, type Dictionary } from '../tts/normalize-vi.js';
-import { normaliseToMp3, SilentInputError, type NormaliseResult } from './loudness.js';
+import { normaliseToMp3, normaliseSpeechToMp3, SilentInputError, type NormaliseResult } from './loudness.js';
 
 /** Container formats accepted, as ffprobe names them (detected from content). */
 export const ACCEPTED_FORMATS: Record<string, string> = { mp3: 'mp3', wav: 'wav', mov: 'm4a', mp4: 'm4a', m4a: 'm4a', ogg: 'ogg', webm: 'webm', matroska: 'webm' };
@@ -34,6 +34,11 @@ export interface MediaLibraryOptions {
   target?: LoudnessTarget;
   /** Per ffmpeg job. */
   jobTimeoutMs?: number;
+  /**
+   * How announcements are normalised: 'fast' (default; loudness.ts
+   * normaliseSpeechToMp3) or 'two-pass' (the upload path; kept for comparison).
+   */
+  speechPath?: 'fast' | 'two-pass';
   now?: () => number;
 }
 
@@ -143,6 +148,7 @@ export class MediaLibrary {
       sampleRate: opts.sampleRate ?? 44100,
       target: opts.target ?? DEFAULT_TARGET,
       jobTimeoutMs: opts.jobTimeoutMs ?? 5 * 60_000,
+      speechPath: opts.speechPath ?? 'fast',
       now: opts.now ?? Date.now,
     };
   }
@@ -275,7 +281,8 @@ export class MediaLibrary {
         add(`${chime(sr)},${monoAt(sr)}`);
       }
       const graph = `${parts.join(';')};${labels.map((l) => `[${l}]`).join('')}concat=n=${labels.length}:v=0:a=1[prog]`;
-      const { tmp, result } = await this.encode({ inputs: fileInput(speech), graph });
+      // Announcements are speech (TTS, or a stored item already at the target) plus chimes: the fast path.
+      const { tmp, result } = await this.encode({ inputs: fileInput(speech), graph }, this.o.speechPath === 'fast' ? 'speech' : 'two-pass');
       const ts = Date.now();
       const title = r.title ?? (spokenText !== undefined ? excerpt(r.text!) : `Announcement of ${r.mediaId!.slice(0, 12)}`);
       const stored = await this.store(tmp, result, title, r.createdBy, {
@@ -309,11 +316,15 @@ export class MediaLibrary {
     return join(this.dir, 'sources', sha.slice(0, 2), `${sha}-${this.o.bitrateKbps}k-${t.i}-${t.tp}-${t.lra}.json`);
   }
 
-  private async encode(src: { inputs: string[]; graph: string }): Promise<{ tmp: string; result: NormaliseResult }> {
+  /**
+   * 'speech' takes normaliseSpeechToMp3 (three ffmpeg runs, falls back to
+   * two-pass itself); uploads keep the two-pass loudnorm path (see loudness.ts).
+   */
+  private async encode(src: { inputs: string[]; graph: string }, path: 'two-pass' | 'speech' = 'two-pass'): Promise<{ tmp: string; result: NormaliseResult }> {
     await mkdir(this.tmpDir(), { recursive: true });
     const tmp = join(this.tmpDir(), `${randomBytes(8).toString('hex')}.mp3`);
     try {
-      const result = await normaliseToMp3(this.ff, src, tmp, {
+      const result = await (path === 'speech' ? normaliseSpeechToMp3 : normaliseToMp3)(this.ff, src, tmp, {
         target: this.o.target, bitrateKbps: this.o.bitrateKbps, sampleRate: this.o.sampleRate, toleranceLu: 0.5, timeoutMs: this.o.jobTimeoutMs,
       });
       return { tmp, result };
@@ -331,7 +342,8 @@ export class MediaLibrary {
       await unlink(tmp).catch(() => {});
       return { item: existing, duplicate: true };
     }
-    const info = await this.ff.probeAudio(tmp);
+    // The fast path's check already decoded the MP3: its length saves an ffprobe start (~0.2 s).
+    const durationSeconds = r.outputDecodedMs !== undefined ? r.outputDecodedMs / 1000 : (await this.ff.probeAudio(tmp)).durationSeconds ?? 0;
     const bytes = (await stat(tmp)).size;
     const dest = this.file(id);
     await mkdir(join(this.dir, id.slice(0, 2)), { recursive: true });
@@ -345,7 +357,7 @@ export class MediaLibrary {
     await rename(tmp, dest);
     const item: MediaItem = {
       id, title: title.trim(), createdBy, createdAt: new Date(this.o.now()).toISOString(),
-      durationSeconds: round(info.durationSeconds ?? 0, 3), bytes, bitrateKbps: this.o.bitrateKbps, sampleRate: this.o.sampleRate, channels: 1,
+      durationSeconds: round(durationSeconds, 3), bytes, bitrateKbps: this.o.bitrateKbps, sampleRate: this.o.sampleRate, channels: 1,
       loudness: {
         target: this.o.target,
         input: { i: r.input.inputI, tp: r.input.inputTp, lra: r.input.inputLra, thresh: r.input.inputThresh },
