@@ -34,7 +34,7 @@ export interface Ebur128Summary {
   lra: number;
   /** True peak, dBTP (ebur128 prints it as dBFS); the sample peak when run with peak=sample. */
   tp: number;
-  /** Relative gate of the integrated loudness, LUFS. */
+  /** Relative gate of the integrated loudness, LUFS (parseEbur128All only). */
   thresh?: number;
 }
 
@@ -139,7 +139,9 @@ export function parseEbur128All(stderr: string): Ebur128Summary[] {
   const heads = [...stderr.matchAll(re)];
   heads.forEach((m, k) => {
     const end = k + 1 < heads.length ? heads[k + 1]!.index : stderr.length;
-    byIndex.set(Number(m[1]), parseEbur128(stderr.slice(m.index, end)));
+    const block = stderr.slice(m.index, end);
+    const th = /\bThreshold:\s+(-?inf|-?[\d.]+) LUFS/.exec(block);
+    byIndex.set(Number(m[1]), { ...parseEbur128(block), thresh: th ? parseNumber(th[1]) : NaN });
   });
   return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
 }
@@ -157,6 +159,5 @@ export function parseEbur128(stderr: string): Ebur128Summary {
     i: pick(/\bI:\s+(-?inf|-?[\d.]+) LUFS/),
     lra: pick(/\bLRA:\s+(-?inf|-?[\d.]+) LU\b/),
     tp: pick(/\bPeak:\s+(-?inf|-?[\d.]+) dBFS/),
-    thresh: pick(/\bThreshold:\s+(-?inf|-?[\d.]+) LUFS/),
   };
 }

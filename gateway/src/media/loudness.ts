@@ -184,7 +184,8 @@ export async function normaliseSpeechToMp3(ff: Ffmpeg, src: NormaliseInput, outF
       '-f', 'tee', `[f=mp3:id3v2_version=0:write_xing=1:fflags=+bitexact]${fileOutput(outFile)}|[f=mp3:id3v2_version=0:write_xing=0:fflags=+bitexact]${fileOutput(checkFifo)}`],
     { timeoutMs: s.timeoutMs },
   );
-  const check = ff.run(['-f', 'mp3', ...presets.ebur128Measure(presets.fileInput(checkFifo))], { timeoutMs: s.timeoutMs });
+  // framelog=verbose: only the summary, not a line per 100 ms (300 kB of stderr for 70 s in three ebur128s).
+  const check = ff.run(['-f', 'mp3', ...presets.fileInput(checkFifo), '-map', '0:a:0', '-af', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'], { timeoutMs: s.timeoutMs });
   // Settle both before anything else can throw, so a failure never leaves a process waiting on a FIFO.
   const encoded = encode.then((r) => ({ r, t: Date.now() }), (e: unknown) => ({ e }));
   const checked = check.then((r) => ({ r, t: Date.now() }), (e: unknown) => ({ e }));
@@ -198,9 +199,9 @@ export async function normaliseSpeechToMp3(ff: Ffmpeg, src: NormaliseInput, outF
     let variants: Ebur128Summary[];
     const n = SPEECH_LIMITER_CEILINGS_DB.length;
     try {
-      const branches = SPEECH_LIMITER_CEILINGS_DB.map((c, k) => `;[c${k}]${presets.speechLimiter(c)},ebur128=peak=sample,anullsink`).join('');
+      const branches = SPEECH_LIMITER_CEILINGS_DB.map((c, k) => `;[c${k}]${presets.speechLimiter(c)},ebur128=peak=sample:framelog=verbose,anullsink`).join('');
       const measureGraph = `${src.graph};[prog]${monoAt(sr)},asplit=${n + 1}[r]${SPEECH_LIMITER_CEILINGS_DB.map((_, k) => `[c${k}]`).join('')}`
-        + `;[r]ebur128=peak=sample[m]${branches}`;
+        + `;[r]ebur128=peak=sample:framelog=verbose[m]${branches}`;
       measure = await ff.run([...src.inputs, '-filter_complex', measureGraph, '-map', '[m]', '-f', 'null', '-'], { timeoutMs: s.timeoutMs });
       variants = parseEbur128All(measure.stderr);
     } catch (err) {
