@@ -114,9 +114,16 @@ export async function normaliseToMp3(ff: Ffmpeg, src: NormaliseInput, outFile: s
 // 64 kbps: LAME lowers integrated loudness by 0.4 LU and raises true peak
 // over the pre-encode sample peak by 0.5-1.0 dB, hence the two constants.
 //
-// Uploads keep the two-pass path: music and recordings arrive at any peak
-// level (the fixed limiter ceilings assume TTS output peaking near 0 dBFS),
-// and loudnorm's linear mode leaves dynamics alone where it can.
+// Uploads keep the two-pass path, decided by measurement (the upload test
+// fixtures, 8 s each, through both paths): the fast path is ~1.5-2x faster
+// and lands as close to -16 LUFS, but its 1 dB peak margin plus the speech
+// MP3 allowance (budget 13.1 dB peak-to-loudness) is too tight for material
+// that two-pass can take linearly: loud pink noise (~14 dB) went through the
+// -10 dBFS limiter (TP -5.2 dBTP, I -15.7: the 0.4 LU allowance is a speech
+// figure) where two-pass applied +0.4 dB linear gain (TP -2.0). On music that
+// limiting would be audible; the fixed ceilings also assume TTS peaking near
+// 0 dBFS. Uploads are rare and not interactive, so they keep loudnorm's
+// accuracy; announcements (what an officer waits for) take the fast path.
 // ---------------------------------------------------------------------------
 
 /** Limiter ceilings tried, dBFS, lightest first (espeak peaks at ~0 dBFS). */
