@@ -80,9 +80,12 @@ export const presets = {
   /**
    * CBR MP3 mono. Metadata is stripped and bit-exact flags are set so the
    * same audio always gives the same bytes (the library is content-addressed).
+   * `lameQuality` trades encoder search for speed at the same bitrate.
    */
-  encodeMp3Mono: (bitrateKbps: number, sampleRate = 44100): string[] => [
+  encodeMp3Mono: (bitrateKbps: number, sampleRate = 44100, lameQuality?: number): string[] => [
     '-ac', '1', '-ar', String(sampleRate), '-c:a', 'libmp3lame', '-b:a', `${bitrateKbps}k`,
+    // LAME's -q (0 best/slowest … 9); unset = LAME's default (3).
+    ...(lameQuality === undefined ? [] : ['-compression_level', String(lameQuality)]),
     '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:a', '+bitexact', '-id3v2_version', '0', '-write_xing', '1', '-f', 'mp3',
   ],
 

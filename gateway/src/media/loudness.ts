@@ -126,6 +126,8 @@ export async function normaliseToMp3(ff: Ffmpeg, src: NormaliseInput, outFile: s
 // accuracy; announcements (what an officer waits for) take the fast path.
 // ---------------------------------------------------------------------------
 
+/** Samples a decoder skips at the start of a LAME stream: 576 encoder delay + 529 decoder delay (what the file's LAME tag tells ffmpeg). */
+const LAME_START_SAMPLES = 1105;
 /** Limiter ceilings tried, dBFS, lightest first (espeak peaks at ~0 dBFS). */
 // Measured peak-to-loudness after the limiter (attack 1 ms, release 10 ms), dB:
 //   ceiling     vi    central  south  south(rate 110, pitch 20)
@@ -137,6 +139,14 @@ export async function normaliseToMp3(ff: Ffmpeg, src: NormaliseInput, outFile: s
 export const SPEECH_LIMITER_CEILINGS_DB = [-10, -14] as const;
 /** Loudness the MP3 encoder takes away from speech (measured, see above). */
 export const MP3_LOUDNESS_LOSS_LU = 0.4;
+/**
+ * LAME -q for announcements. Measured on 70 s of espeak (vi, central) at
+ * 64 kbps: q3 (LAME's default) 630 ms, q5 560 ms, q7 380 ms for the encode
+ * run, with the same loudness (MP3 loss 0.5 LU) and a lower true-peak
+ * overshoot at q7. q7 is LAME's "fast, OK quality": chosen for synthetic
+ * speech on horn loudspeakers; raise it here if a listening test disagrees.
+ */
+export const SPEECH_LAME_QUALITY = 7;
 /** Pre-encode sample peak is kept this far under the true-peak ceiling (MP3 and inter-sample overshoot). */
 export const FAST_PEAK_MARGIN_DB = 1.0;
 
@@ -175,10 +185,10 @@ export function planFast(variants: Ebur128Summary[], t: LoudnessTarget): FastPla
  * once the measurement has chosen the gain); it writes the MP3 through the tee
  * muxer both to the file and to a second FIFO that the checker decodes while
  * the encoder is still running. The FIFO copy has no Xing header (a pipe
- * cannot be rewound), so its decoder does not trim LAME's encoder delay and
- * padding: the same samples, shifted by 1105. That moves ebur128's 400 ms
- * block grid: the check reads within 0.1 LU of the file on a 70 s text, up
- * to 0.3 LU on a one-word clip (both well inside the ±1 LU contract).
+ * cannot be rewound), so its decoder does not trim LAME's encoder delay: the
+ * checker drops those samples itself (LAME_START_SAMPLES), which keeps
+ * ebur128's 400 ms blocks aligned with a decode of the file (untrimmed, a
+ * one-word clip read 0.4 LU off). The end padding (< 1 frame of near-silence) stays.
  */
 export async function normaliseSpeechToMp3(ff: Ffmpeg, src: NormaliseInput, outFile: string, s: EncodeSettings): Promise<NormaliseResult> {
   const t0 = Date.now();
@@ -187,12 +197,12 @@ export async function normaliseSpeechToMp3(ff: Ffmpeg, src: NormaliseInput, outF
   const checkFifo = `${outFile}.check.fifo`;
   await mkfifo([graphFifo, checkFifo]);
   const encode = ff.run(
-    ['-filter_complex_script', fileOutput(graphFifo), ...src.inputs, '-map', '[n]', ...presets.encodeMp3Mono(s.bitrateKbps, sr).slice(0, -2),
+    ['-filter_complex_script', fileOutput(graphFifo), ...src.inputs, '-map', '[n]', ...presets.encodeMp3Mono(s.bitrateKbps, sr, SPEECH_LAME_QUALITY).slice(0, -2),
       '-f', 'tee', `[f=mp3:id3v2_version=0:write_xing=1:fflags=+bitexact]${fileOutput(outFile)}|[f=mp3:id3v2_version=0:write_xing=0:fflags=+bitexact]${fileOutput(checkFifo)}`],
     { timeoutMs: s.timeoutMs },
   );
   // framelog=verbose: only the summary, not a line per 100 ms (300 kB of stderr for 70 s in three ebur128s).
-  const check = ff.run(['-f', 'mp3', ...presets.fileInput(checkFifo), '-map', '0:a:0', '-af', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'], { timeoutMs: s.timeoutMs });
+  const check = ff.run(['-f', 'mp3', ...presets.fileInput(checkFifo), '-map', '0:a:0', '-af', `atrim=start_sample=${LAME_START_SAMPLES},ebur128=peak=true:framelog=verbose`, '-f', 'null', '-'], { timeoutMs: s.timeoutMs });
   // Settle both before anything else can throw, so a failure never leaves a process waiting on a FIFO.
   const encoded = encode.then((r) => ({ r, t: Date.now() }), (e: unknown) => ({ e }));
   const checked = check.then((r) => ({ r, t: Date.now() }), (e: unknown) => ({ e }));
