@@ -194,3 +194,29 @@ export function Section({ title, children, actions, id }: { title: string; child
     </section>
   );
 }
+
+/**
+ * A form action against the API: clears the last error, marks the form busy,
+ * runs `fn`, then `after` (usually a reload). Resolves with fn's result, or
+ * undefined when it failed (the error is in `err`).
+ */
+export function useMutation(after: () => void): { err: unknown; busy: boolean; run: <T>(fn: () => Promise<T>) => Promise<T | undefined> } {
+  const [err, setErr] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async <T,>(fn: () => Promise<T>): Promise<T | undefined> => {
+    setErr(null);
+    setBusy(true);
+    try {
+      const r = await fn();
+      after();
+      return r;
+    } catch (e) {
+      setErr(e);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { err, busy, run };
+}
+

@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { t, type MessageKey } from '../i18n/index.js';
 import { navigate } from '../router.js';
 import type { Device, DeviceType, SecretReply, Zone } from '../types.js';
-import { Confirm, CopyBox, ErrorText, Field, useData } from '../components/ui.js';
+import { Confirm, CopyBox, ErrorText, Field, useData, useMutation } from '../components/ui.js';
 
 interface Form { id: string; type: DeviceType; name: string; zoneId: string; model: string; firmware: string }
 const EMPTY: Form = { id: '', type: 'speaker', name: '', zoneId: '', model: '', firmware: '' };
@@ -17,23 +17,7 @@ export function AdminDevicesPage() {
   const [created, setCreated] = useState<SecretReply | null>(null);
   const [editing, setEditing] = useState<Form | null>(null);
   const [deleting, setDeleting] = useState<Device | null>(null);
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  const run = async <T,>(fn: () => Promise<T>): Promise<T | undefined> => {
-    setErr(null);
-    setBusy(true);
-    try {
-      const r = await fn();
-      devices.reload();
-      return r;
-    } catch (e) {
-      setErr(e);
-      return undefined;
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { err, busy, run } = useMutation(devices.reload);
   const zoneSelect = (id: string, value: string, on: (v: string) => void) => (
     <select id={id} value={value} onChange={(e) => on(e.currentTarget.value)}>
       <option value="">{t('adminDevices.noZone')}</option>

@@ -4,28 +4,13 @@ import { api } from '../api.js';
 import { t } from '../i18n/index.js';
 import { formatDateTime } from '../format.js';
 import { ROLES, type Role, type User } from '../types.js';
-import { ErrorText, Field, useData } from '../components/ui.js';
+import { ErrorText, Field, useData, useMutation } from '../components/ui.js';
 
 export function UsersPage({ me }: { me: User }) {
   const users = useData(() => api<User[]>('/api/users'), []);
   const [form, setForm] = useState({ username: '', displayName: '', role: 'officer' as Role, password: '' });
   const [editing, setEditing] = useState<{ id: string; displayName: string; role: Role; password: string } | null>(null);
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const run = async (fn: () => Promise<unknown>) => {
-    setErr(null);
-    setBusy(true);
-    try {
-      await fn();
-      users.reload();
-      return true;
-    } catch (e) {
-      setErr(e);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { err, busy, run } = useMutation(users.reload);
   const roleSelect = (id: string, value: Role, on: (r: Role) => void) => (
     <select id={id} value={value} onChange={(e) => on(e.currentTarget.value as Role)}>
       {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}

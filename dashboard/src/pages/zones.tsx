@@ -3,30 +3,14 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n/index.js';
 import type { Zone } from '../types.js';
-import { Confirm, ErrorText, Field, useData } from '../components/ui.js';
+import { Confirm, ErrorText, Field, useData, useMutation } from '../components/ui.js';
 
 export function ZonesPage() {
   const zones = useData(() => api<Zone[]>('/api/zones'), []);
   const [form, setForm] = useState({ name: '', id: '', kind: 'thôn' });
   const [editing, setEditing] = useState<{ id: string; name: string; kind: string } | null>(null);
   const [deleting, setDeleting] = useState<Zone | null>(null);
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  const run = async (fn: () => Promise<unknown>) => {
-    setErr(null);
-    setBusy(true);
-    try {
-      await fn();
-      zones.reload();
-      return true;
-    } catch (e) {
-      setErr(e);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { err, busy, run } = useMutation(zones.reload);
 
   return (
     <>
