@@ -36,6 +36,9 @@ const USAGE = `Usage: npm run sim -- --speakers N [options]
   --drop-link-every S     mean seconds between abrupt link drops, per speaker (default 0 = never)
   --drop-link-down S      seconds a dropped link stays down (default 5)
   --clock-skew MS         device clock offset, ms (default 0)
+  --http URL              gateway HTTP base for broadcast downloads (default: --api, else http://127.0.0.1:8080)
+  --playback MODE         timer (default) or ffmpeg (real-time decode of each cached file; needs --cache-dir)
+  --cache-dir DIR         keep downloads here, one sub-folder per speaker (default: verify and discard)
 `;
 
 function num(v: string | undefined, name: string, def: number, min = 0): number {
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
       'fleet-file': { type: 'string' }, api: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' },
       zones: { type: 'string' }, 'id-prefix': { type: 'string' }, concurrency: { type: 'string' },
       'bad-payloads': { type: 'string' }, 'drop-link-every': { type: 'string' }, 'drop-link-down': { type: 'string' },
-      'clock-skew': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'clock-skew': { type: 'string' }, http: { type: 'string' }, playback: { type: 'string' }, 'cache-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -88,6 +91,10 @@ async function main(): Promise<void> {
   const dropDown = num(a['drop-link-down'], 'drop-link-down', 5);
   const skew = Number(a['clock-skew'] ?? 0);
   if (!Number.isFinite(skew)) throw new Error('--clock-skew must be a number of ms');
+  const playback = a.playback ?? 'timer';
+  if (playback !== 'timer' && playback !== 'ffmpeg') throw new Error('--playback must be timer or ffmpeg');
+  if (playback === 'ffmpeg' && !a['cache-dir']) throw new Error('--playback ffmpeg needs --cache-dir (it decodes the cached files)');
+  const httpUrl = a.http ?? a.api ?? 'http://127.0.0.1:8080';
 
   let creds = existsSync(file) ? await readFleetFile(file) : [];
   if (creds.length < n) {
@@ -123,7 +130,10 @@ async function main(): Promise<void> {
 
   const fleet = new Fleet({
     url, ns: a.ns, credentials: creds, heartbeatMs: heartbeatS * 1000, concurrency: num(a.concurrency, 'concurrency', 200, 1),
-    speaker: { faults: { badPayloads: bad, dropLinkEveryMs: dropEvery * 1000, dropLinkDownMs: dropDown * 1000, clockSkewMs: skew } },
+    speaker: {
+      faults: { badPayloads: bad, dropLinkEveryMs: dropEvery * 1000, dropLinkDownMs: dropDown * 1000, clockSkewMs: skew },
+      httpUrl, playback, cacheDir: a['cache-dir'],
+    },
   });
   let stopping = false;
   const stop = async (code: number) => {
@@ -148,7 +158,8 @@ async function main(): Promise<void> {
     prevTel = s.telemetrySent;
     process.stdout.write(
       `[sim] ${new Date().toISOString().slice(11, 19)} connected ${s.connected}/${s.speakers}  telemetry ${s.telemetrySent} (${rate.toFixed(1)}/s)` +
-      `  commands ${s.commandsReceived} acked ${s.acksSent}  reconnects ${s.reconnects} drops ${s.linkDrops} bad ${s.badPayloadsSent}\n`,
+      `  commands ${s.commandsReceived} acked ${s.acksSent}  reconnects ${s.reconnects} drops ${s.linkDrops} bad ${s.badPayloadsSent}` +
+      `  downloads ${s.downloads} played ${s.played} interrupted ${s.interrupted} failed ${s.failed}\n`,
     );
   };
   const status = setInterval(line, 10_000);

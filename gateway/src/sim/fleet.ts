@@ -2,6 +2,7 @@
 // of 10,000 at once is a test of its own, not the normal start), and heartbeats
 // spread uniformly over the interval so the fleet does not beat in lockstep.
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { SimSpeaker, type SpeakerCounters, type SpeakerOptions } from './speaker.js';
 
 export interface FleetCredential {
@@ -19,7 +20,7 @@ export interface FleetOptions {
   concurrency?: number;
   /** Per speaker: how long start() waits for the first CONNACK before counting it as not connected (it keeps trying). */
   connectTimeoutMs?: number;
-  /** Options applied to every speaker (fw, model, faults, ...). */
+  /** Options applied to every speaker (fw, model, faults, httpUrl, playback, ...). cacheDir gets a sub-folder per speaker: each has its own flash. */
   speaker?: Omit<SpeakerOptions, 'id' | 'secret' | 'zoneId' | 'url' | 'ns' | 'heartbeatMs' | 'heartbeatPhaseMs'>;
   random?: () => number;
 }
@@ -49,6 +50,7 @@ export class Fleet extends EventEmitter<{ progress: [{ done: number; total: numb
         // Stratified phases: speaker i beats in slot i of n, at a random point inside it.
         heartbeatPhaseMs: Math.floor(((i + rand()) / Math.max(1, n)) * hb),
         random: o.speaker?.random ?? rand,
+        cacheDir: o.speaker?.cacheDir ? join(o.speaker.cacheDir, c.id) : undefined,
       });
       this.byId.set(c.id, s);
       return s;
@@ -106,7 +108,8 @@ export class Fleet extends EventEmitter<{ progress: [{ done: number; total: numb
   stats(): FleetStats {
     const out: FleetStats = {
       speakers: this.speakers.length, connected: 0, connects: 0, reconnects: 0, linkDrops: 0, commandsReceived: 0,
-      commandsExecuted: 0, duplicateCommands: 0, acksSent: 0, telemetrySent: 0, badPayloadsSent: 0,
+      commandsExecuted: 0, duplicateCommands: 0, acksSent: 0, telemetrySent: 0, badPayloadsSent: 0, eventsSent: 0,
+      downloads: 0, bytesDownloaded: 0, played: 0, interrupted: 0, failed: 0, streamBytes: 0,
     };
     for (const s of this.speakers) {
       if (s.connected) out.connected++;

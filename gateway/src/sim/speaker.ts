@@ -14,10 +14,17 @@
 // is a fresh client with reconnectPeriod 0. That keeps the fault model exact
 // (dropLink and reboot choose their own delay) and leaves no hidden state in a
 // half-closed client.
+//
+// Broadcasts (prefetch, play, stop, stream) are handed to a SimPlayer
+// (player.ts: cache, queue, playback); this file only speaks MQTT. Proof-of-play
+// events wait in an outbox until the broker has them (PUBACK), so an event that
+// happens while the link is down is published on reconnect, like firmware that
+// keeps them in flash.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Topics } from '../mqtt/topics.js';
+import { SimPlayer, type PlayEvent, type PlayerCounters } from './player.js';
 
 export interface SpeakerFaults {
   /** Close the socket without DISCONNECT (the broker publishes the LWT) every so many ms; 0 = never. */
@@ -57,6 +64,15 @@ export interface SpeakerOptions {
   telemetryQos?: 0 | 1;
   faults?: SpeakerFaults;
   random?: () => number;
+  /** Base for path URLs in prefetch/stream, e.g. http://127.0.0.1:8080 (absolute URLs are used as they are). */
+  httpUrl?: string;
+  /** timer (default): an item "plays" for durationMs; ffmpeg: the cached file is decoded in real time (needs cacheDir). */
+  playback?: 'timer' | 'ffmpeg';
+  /** Where downloads are kept. Absent: only {sha256, bytes} is remembered, so 10,000 sims stay small. */
+  cacheDir?: string;
+  /** Prefetch acks `cache full` above this many cached bytes (default: no limit). */
+  cacheLimitBytes?: number;
+  ffmpegPath?: string;
 }
 
 export interface SimCommand {
@@ -65,7 +81,7 @@ export interface SimCommand {
   [k: string]: unknown;
 }
 
-export interface SpeakerCounters {
+interface SpeakerLinkCounters {
   connects: number;
   reconnects: number;
   linkDrops: number;
@@ -75,6 +91,16 @@ export interface SpeakerCounters {
   acksSent: number;
   telemetrySent: number;
   badPayloadsSent: number;
+  /** Proof-of-play events the broker has acknowledged. */
+  eventsSent: number;
+}
+
+export type SpeakerCounters = SpeakerLinkCounters & PlayerCounters;
+
+/** A proof-of-play event as the speaker saw it happen (`kind` is the event type without "play-"). */
+export interface PlayNotice extends PlayEvent {
+  kind: 'started' | 'finished' | 'interrupted' | 'failed';
+  eventId: string;
 }
 
 export interface SpeakerEvents {
@@ -83,11 +109,19 @@ export interface SpeakerEvents {
   telemetry: [Record<string, unknown>];
   command: [{ cmd: SimCommand; duplicate: boolean; topic: string }];
   ack: [{ id: string; ok: boolean; error?: string }];
+  /** A broadcast event happened (emitted at once, whether or not the link is up). */
+  play: [PlayNotice];
+  /** The broker acknowledged a queued event (PUBACK). */
+  eventSent: [{ eventId: string; type: string }];
   /** Not 'error': an unhandled 'error' event would throw, and a simulated device must not crash its host. */
   problem: [Error];
 }
 
-const SUPPORTED = new Set(['volume', 'test-tone', 'reboot']);
+const SUPPORTED = new Set(['volume', 'test-tone', 'reboot', 'prefetch', 'play', 'stop', 'stream']);
+/** Events kept while the link is down (flash); the oldest go first beyond this. */
+const OUTBOX_MAX = 1000;
+
+type Result = { ok: boolean; error?: string };
 /** How many executed command ids a speaker remembers (like a small ring in flash). */
 const REMEMBER_IDS = 256;
 
@@ -95,8 +129,10 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   readonly id: string;
   readonly counters: SpeakerCounters = {
     connects: 0, reconnects: 0, linkDrops: 0, commandsReceived: 0, commandsExecuted: 0, duplicateCommands: 0,
-    acksSent: 0, telemetrySent: 0, badPayloadsSent: 0,
+    acksSent: 0, telemetrySent: 0, badPayloadsSent: 0, eventsSent: 0,
+    downloads: 0, bytesDownloaded: 0, played: 0, interrupted: 0, failed: 0, streamBytes: 0,
   };
+  readonly player: SimPlayer;
   volume: number;
   /** Set while a test tone plays. */
   tone: { frequencyHz: number; until: number } | null = null;
@@ -108,7 +144,13 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   private client: MqttClient | null = null;
   private running = false;
   private bootAt = Date.now();
-  private executed = new Map<string, { ok: boolean; error?: string }>();
+  /** Executed command ids; a promise while a prefetch is still downloading (a duplicate then acks when it ends). */
+  private executed = new Map<string, Result | Promise<Result>>();
+  /** Events not yet acknowledged by the broker, in the order they happened. */
+  private outbox = new Map<string, { body: string; type: string; sentOn: MqttClient | null }>();
+  private eventSeq = 0;
+  private readonly eventPrefix = `e${Date.now().toString(36)}-`;
+  private dropAtTimers = new Set<NodeJS.Timeout>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private dropTimer: NodeJS.Timeout | null = null;
@@ -127,6 +169,12 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
     this.volume = opts.volume ?? 70;
     const f = opts.faults ?? {};
     this.faults = { dropLinkEveryMs: f.dropLinkEveryMs ?? 0, dropLinkDownMs: f.dropLinkDownMs ?? 2000, badPayloads: f.badPayloads ?? 0, clockSkewMs: f.clockSkewMs ?? 0 };
+    this.player = new SimPlayer({
+      now: () => this.deviceNow(), httpUrl: opts.httpUrl, playback: opts.playback, cacheDir: opts.cacheDir,
+      cacheLimitBytes: opts.cacheLimitBytes, ffmpegPath: opts.ffmpegPath, counters: this.counters,
+      getVolume: () => this.volume, setVolume: (v) => (this.volume = v),
+    });
+    this.player.on('event', (e) => this.onPlayEvent(e));
   }
 
   get connected(): boolean {
@@ -168,8 +216,10 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    for (const t of [this.heartbeatTimer, this.reconnectTimer, this.dropTimer]) if (t) clearTimeout(t);
+    for (const t of [this.heartbeatTimer, this.reconnectTimer, this.dropTimer, ...this.dropAtTimers]) if (t) clearTimeout(t);
     this.heartbeatTimer = this.reconnectTimer = this.dropTimer = null;
+    this.dropAtTimers.clear();
+    this.player.close();
     this.firstConnect?.reject(new Error(`${this.id}: stopped before connecting`));
     this.firstConnect = null;
     const c = this.client;
@@ -194,6 +244,23 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
     this.closing = 'drop-link';
     this.closeAbruptly(c);
     this.scheduleReconnect(downMs);
+  }
+
+  /**
+   * Fault at a chosen moment (host clock, epoch ms): dropLink(downMs) then. Playback
+   * from the cache goes on while the link is down; its events wait in the outbox.
+   */
+  dropLinkAt(epochMs: number, downMs = this.faults.dropLinkDownMs): void {
+    const t = setTimeout(() => {
+      this.dropAtTimers.delete(t);
+      this.dropLink(downMs);
+    }, Math.max(0, epochMs - Date.now()));
+    this.dropAtTimers.add(t);
+  }
+
+  /** Events still waiting for the broker (link down, or PUBACK not yet back). */
+  get pendingEvents(): number {
+    return this.outbox.size;
   }
 
   /** Publishes one telemetry now; `override` replaces fields (the bench marks messages through uptime). */
@@ -265,6 +332,7 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       c.subscribe(subs, (err) => {
         if (err) this.problem(err);
         if (this.client !== c) return;
+        this.flushOutbox();
         this.emit('connected', { first });
         this.firstConnect?.resolve();
         this.firstConnect = null;
@@ -376,18 +444,27 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       // Already executed: do not run it again, but ack again (the first ack may be what was lost).
       this.counters.duplicateCommands++;
       this.emit('command', { cmd, duplicate: true, topic });
-      this.ack(cmd.id, done.ok, done.error);
+      if (done instanceof Promise) void done.then((r) => this.ack(cmd.id, r.ok, r.error));
+      else this.ack(cmd.id, done.ok, done.error);
       return;
     }
     this.emit('command', { cmd, duplicate: false, topic });
     const result = this.execute(cmd);
     this.executed.set(cmd.id, result);
     if (this.executed.size > REMEMBER_IDS) this.executed.delete(this.executed.keys().next().value as string);
+    if (result instanceof Promise) {
+      // prefetch: the ack waits for the verified download.
+      void result.then((r) => {
+        if (this.executed.get(cmd.id) === result) this.executed.set(cmd.id, r);
+        this.ack(cmd.id, r.ok, r.error);
+      });
+      return;
+    }
     this.ack(cmd.id, result.ok, result.error);
     if (result.ok && cmd.type === 'reboot') this.reboot();
   }
 
-  private execute(cmd: SimCommand): { ok: boolean; error?: string } {
+  private execute(cmd: SimCommand): Result | Promise<Result> {
     if (!SUPPORTED.has(cmd.type)) return { ok: false, error: `unsupported command type: ${String(cmd.type).slice(0, 64)}` };
     this.counters.commandsExecuted++;
     switch (cmd.type) {
@@ -396,9 +473,18 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
         if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 100) {
           return { ok: false, error: 'volume: level must be an integer 0..100' };
         }
-        this.volume = level;
+        // During an item with its own volume (emergency), this is the level restored after it.
+        if (!this.player.deferVolume(level)) this.volume = level;
         return { ok: true };
       }
+      case 'prefetch':
+        return this.player.prefetch(cmd);
+      case 'play':
+        return this.player.play(cmd);
+      case 'stop':
+        return this.player.stop(cmd);
+      case 'stream':
+        return this.player.stream(cmd);
       case 'test-tone': {
         const seconds = typeof cmd.seconds === 'number' && cmd.seconds > 0 && cmd.seconds <= 30 ? cmd.seconds : 3;
         const frequencyHz = typeof cmd.frequencyHz === 'number' ? cmd.frequencyHz : 1000;
@@ -420,6 +506,36 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       this.counters.acksSent++;
       this.emit('ack', body);
     });
+  }
+
+  // --- proof of play --------------------------------------------------------
+
+  private onPlayEvent(e: PlayEvent): void {
+    const eventId = `${this.eventPrefix}${++this.eventSeq}`;
+    const body = JSON.stringify({ ...e, eventId });
+    if (this.outbox.size >= OUTBOX_MAX) this.outbox.delete(this.outbox.keys().next().value as string);
+    this.outbox.set(eventId, { body, type: e.type, sentOn: null });
+    this.emit('play', { ...e, eventId, kind: e.type.slice(5) as PlayNotice['kind'] });
+    this.sendEvent(eventId);
+  }
+
+  /** Publishes a queued event on the current link; it leaves the outbox only on PUBACK. */
+  private sendEvent(eventId: string): void {
+    const c = this.client;
+    const entry = this.outbox.get(eventId);
+    if (!c?.connected || !entry) return;
+    entry.sentOn = c;
+    c.publish(this.topics.device(this.id, 'event'), entry.body, { qos: 1 }, (err) => {
+      // An error here means the link went: the entry stays and goes out on the next connect.
+      if (err || !this.outbox.delete(eventId)) return;
+      this.counters.eventsSent++;
+      this.emit('eventSent', { eventId, type: entry.type });
+    });
+  }
+
+  /** On (re)connect: everything not yet acknowledged, oldest first. A PUBACK lost with the link means a duplicate, which eventId lets the gateway drop. */
+  private flushOutbox(): void {
+    for (const [eventId, e] of this.outbox) if (e.sentOn !== this.client) this.sendEvent(eventId);
   }
 
   /** Disconnects cleanly once the ack is out, "boots" and reconnects after rebootDelayMs. */
