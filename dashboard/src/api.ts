@@ -53,3 +53,20 @@ export async function api<T>(path: string, o: RequestOptions = {}): Promise<T> {
   const retry = Number(res.headers.get('retry-after'));
   throw new ApiError(res.status, e.code ?? `http_${res.status}`, e.message ?? res.statusText, e.field, Number.isFinite(retry) && retry > 0 ? retry : undefined);
 }
+
+/** A multipart upload (media): the same errors as api(), the browser sets the boundary. */
+export async function apiForm<T>(path: string, form: FormData): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' }, body: form });
+  } catch {
+    throw new ApiError(0, 'network', 'network error');
+  }
+  const body = (await res.json().catch(() => null)) as (T & Partial<ApiErrorBody>) | null;
+  if (res.ok) return body as T;
+  if (res.status === 401) unauthorized();
+  throw new ApiError(res.status, body?.code ?? `http_${res.status}`, body?.message ?? res.statusText, body?.field);
+}
+
+/** The audio of a media item, for an <audio> (session cookie, same origin). */
+export const mediaAudioUrl = (id: string): string => `/api/media/${id}/audio`;

@@ -17,28 +17,38 @@ import { AlarmsPage } from './pages/alarms.js';
 import { ZonesPage } from './pages/zones.js';
 import { AdminDevicesPage } from './pages/admin-devices.js';
 import { UsersPage } from './pages/users.js';
+import { ComposePage } from './pages/compose.js';
+import { BroadcastsPage } from './pages/broadcasts.js';
+import { BroadcastPage } from './pages/broadcast.js';
+import { LibraryPage } from './pages/library.js';
 
-type PageId = 'home' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'users';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'users';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
-  home: { path: '/home', label: 'nav.home', roles: ['officer', 'chairman'] },
+  home: { path: '/home', label: 'nav.home', roles: ['chairman'] },
+  compose: { path: '/broadcasts/new', label: 'nav.compose', roles: ['officer', 'admin'] },
+  broadcasts: { path: '/broadcasts', label: 'nav.broadcasts', roles: ['officer', 'admin', 'chairman', 'technician'] },
+  library: { path: '/library', label: 'nav.library', roles: ['officer', 'admin'] },
   devices: { path: '/devices', label: 'nav.devices', roles: ['technician', 'admin', 'officer'] },
   alarms: { path: '/alarms', label: 'nav.alarms', roles: ['technician', 'admin', 'officer'] },
   zones: { path: '/admin/zones', label: 'nav.zones', roles: ['admin', 'technician'] },
   adminDevices: { path: '/admin/devices', label: 'nav.adminDevices', roles: ['admin', 'technician'] },
   users: { path: '/admin/users', label: 'nav.users', roles: ['admin'] },
 };
-const NAV_ORDER: PageId[] = ['home', 'devices', 'alarms', 'zones', 'adminDevices', 'users'];
+const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'users'];
 
 export function landing(role: Role): string {
+  if (role === 'officer') return PAGES.compose.path;
   return role === 'technician' || role === 'admin' ? PAGES.devices.path : PAGES.home.path;
 }
 
-function match(path: string): { page: PageId; deviceId?: string } | null {
+function match(path: string): { page: PageId; deviceId?: string; broadcastId?: string } | null {
+  for (const id of NAV_ORDER) if (PAGES[id].path === path) return { page: id };
   const dev = /^\/devices\/([^/]+)$/.exec(path);
   if (dev) return { page: 'devices', deviceId: decodeURIComponent(dev[1]!) };
-  for (const id of NAV_ORDER) if (PAGES[id].path === path) return { page: id };
+  const bc = /^\/broadcasts\/([^/]+)$/.exec(path);
+  if (bc) return { page: 'broadcasts', broadcastId: decodeURIComponent(bc[1]!) };
   return null;
 }
 
@@ -113,9 +123,14 @@ export function App() {
     content = <Redirect to={`${landing(role)}?denied=1`} />;
   } else if (m.deviceId) {
     content = <DevicePage id={m.deviceId} role={role} />;
+  } else if (m.broadcastId) {
+    content = <BroadcastPage id={m.broadcastId} role={role} />;
   } else {
     content = {
       home: () => <HomePage session={session} />,
+      compose: () => <ComposePage />,
+      broadcasts: () => <BroadcastsPage role={role} />,
+      library: () => <LibraryPage role={role} />,
       devices: () => <DevicesPage role={role} />,
       alarms: () => <AlarmsPage role={role} />,
       zones: () => <ZonesPage />,

@@ -17,6 +17,32 @@ export function formatDateTime(iso: string | number | Date | null | undefined): 
   return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
 }
 
+const inputParts = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+});
+
+/** Wall-clock fields of `d` in Vietnam. */
+function vnParts(d: Date): Record<string, string> {
+  return Object.fromEntries(inputParts.formatToParts(d).map((x) => [x.type, x.value]));
+}
+
+/** A <input type="datetime-local"> value ("2025-11-24T14:05") in Vietnam time, whatever the browser's zone. */
+export function toZoneInput(d: Date | number): string {
+  const p = vnParts(new Date(d));
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+/** The instant a datetime-local value means in Vietnam time; null when empty or malformed. */
+export function fromZoneInput(value: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
+  if (!m) return null;
+  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0));
+  // The zone's offset at that moment (Vietnam has none changing today, but the table may): wall clock minus UTC.
+  const p = vnParts(new Date(asUtc));
+  const offset = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!) - asUtc;
+  return new Date(asUtc - offset);
+}
+
 const relCache = new Map<Lang, Intl.RelativeTimeFormat>();
 
 /** "3 phút trước" / "3 minutes ago". */

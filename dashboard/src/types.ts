@@ -44,3 +44,46 @@ export type CommandType = 'volume' | 'test-tone' | 'reboot';
 export interface CommandResult { id: string; deviceId: string; type: string; status: 'acked' | 'failed' | 'timeout'; error?: string; owed?: boolean }
 
 export interface ApiErrorBody { code: string; message: string; field?: string }
+
+// Broadcasts (the lead's broadcast API, docs in notes: POST/GET /api/broadcasts) and the media library (/api/media).
+export type Priority = 'normal' | 'priority' | 'emergency';
+export const PRIORITIES: readonly Priority[] = ['normal', 'priority', 'emergency'];
+export type BroadcastStatus = 'rendering' | 'scheduled' | 'sending' | 'playing' | 'done' | 'partial' | 'failed' | 'cancelled';
+export const FINISHED: readonly BroadcastStatus[] = ['done', 'partial', 'failed', 'cancelled'];
+export type DeliveryState = 'pending' | 'sent' | 'acked' | 'playing' | 'interrupted' | 'played' | 'failed' | 'missed' | 'cancelled';
+
+export interface Chime { before?: boolean; after?: boolean }
+export type BroadcastSource =
+  | { kind: 'tts'; text: string; voice?: string; rate?: number; pitch?: number; chime?: Chime; repeat?: number; pauseSeconds?: number }
+  | { kind: 'media'; mediaId: string }
+  | { kind: 'relay'; url: string; durationSeconds: number }
+  | { kind: 'live'; maxSeconds?: number };
+export interface BroadcastTarget { all?: true; zones?: string[]; devices?: string[] }
+export interface BroadcastCreate {
+  title?: string; source: BroadcastSource; target: BroadcastTarget; priority?: Priority;
+  playAt?: string; validUntil?: string; volume?: number;
+}
+export interface ZoneOutcome { zoneId: string | null; name: string; targets: number; played: number; failed: number; missed: number; acked: number; pending: number }
+export interface Broadcast {
+  id: string; title: string;
+  source: { kind: BroadcastSource['kind']; text?: string; mediaId?: string; url?: string; durationSeconds?: number; maxSeconds?: number };
+  mediaId: string | null; durationMs: number | null; target: BroadcastTarget; priority: Priority;
+  playAt: string; validUntil: string; volume: number | null; createdBy: string; createdAt: string; finishedAt: string | null;
+  status: BroadcastStatus; error: string | null;
+  counts: Record<'targets' | 'pending' | 'sent' | 'acked' | 'playing' | 'interrupted' | 'played' | 'failed' | 'missed' | 'cancelled', number>;
+  zones: ZoneOutcome[];
+}
+export interface Delivery {
+  deviceId: string; zoneId: string | null; state: DeliveryState;
+  sentAt: string | null; ackedAt: string | null; startedAt: string | null; finishedAt: string | null; skewMs: number | null; error: string | null;
+}
+export type BroadcastDetail = Broadcast & { deliveries: Delivery[] };
+
+export interface Loudness { i?: number; tp?: number; lra?: number }
+export interface MediaItem {
+  id: string; title: string; durationSeconds: number; bytes: number; bitrateKbps: number; sampleRate: number; channels: number;
+  loudness: { target: Loudness; input?: Loudness; output: Loudness; mode?: string; correctionDb?: number };
+  createdBy: string; createdAt: string;
+  source: { kind: 'upload' | 'announcement'; format?: string; text?: string; spokenText?: string; voice?: string; repeat?: number };
+}
+export interface TtsPreview { text: string; changes: Array<{ from: string; to: string; kind: string }> }

@@ -6,7 +6,8 @@ import { Icon } from './ui.js';
 
 const ICON = { ok: 'online', degraded: 'alert', down: 'offline', empty: 'empty' } as const;
 
-export function ZoneTiles({ zones, onPick }: { zones: ZoneSummary[]; onPick?: (zoneId: string | null) => void }) {
+/** With `selected`, the tiles are a multi-select (the broadcast target picker): aria-pressed says which are in. */
+export function ZoneTiles({ zones, onPick, selected }: { zones: ZoneSummary[]; onPick?: (zoneId: string | null) => void; selected?: ReadonlySet<string | null> }) {
   if (!zones.length) return <p class="muted">{t('zone.summaryEmpty')}</p>;
   return (
     <ul class="tiles" data-testid="zone-tiles">
@@ -28,8 +29,13 @@ export function ZoneTiles({ zones, onPick }: { zones: ZoneSummary[]; onPick?: (z
           </>
         );
         return (
-          <li key={z.zoneId ?? '-'} class={`tile tile-${z.health as ZoneHealth}`} data-zone={z.zoneId ?? ''} data-health={z.health}>
-            {onPick ? <button type="button" class="tile-btn" onClick={() => onPick(z.zoneId)}>{body}</button> : <div class="tile-btn">{body}</div>}
+          <li key={z.zoneId ?? '-'} class={`tile tile-${z.health as ZoneHealth}${selected?.has(z.zoneId) ? ' tile-selected' : ''}`} data-zone={z.zoneId ?? ''} data-health={z.health}>
+            {onPick ? (
+              <button type="button" class="tile-btn" aria-pressed={selected ? selected.has(z.zoneId) : undefined} onClick={() => onPick(z.zoneId)}>
+                {selected && <Icon name={selected.has(z.zoneId) ? 'check' : 'empty'} class="tile-check" />}
+                {body}
+              </button>
+            ) : <div class="tile-btn">{body}</div>}
           </li>
         );
       })}

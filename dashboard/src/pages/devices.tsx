@@ -35,7 +35,7 @@ export function DevicesPage({ role }: { role: Role }) {
     } else if (name === 'device.telemetry') {
       const e = data as { deviceId: string; at: string; telemetry: Telemetry };
       devices.set((list) => list.map((d) => (d.id === e.deviceId ? { ...d, telemetry: e.telemetry, lastSeen: e.at } : d)));
-    } else {
+    } else if (name !== 'broadcast.updated') {
       // device.changed, alarm.*, resync: counts and lists may all have moved.
       reloadSummary();
       reloadDevices();

@@ -1,0 +1,85 @@
+// The live microphone of a 'live' broadcast: getUserMedia -> MediaRecorder
+// (audio/webm;codecs=opus, a chunk every 250 ms) -> the broadcast's WebSocket
+// (/api/broadcasts/:id/live, session cookie, same origin). Closing the socket
+// ends the broadcast on the gateway. Browsers give the microphone only to
+// secure contexts (HTTPS or localhost): on plain http over the LAN,
+// micAvailable() is false and the page says so.
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+export const LIVE_MIME = 'audio/webm;codecs=opus';
+export const LIVE_TIMESLICE_MS = 250;
+
+export type MicState = { phase: 'idle' } | { phase: 'starting' } | { phase: 'on'; since: number } | { phase: 'ended' } | { phase: 'error'; message: string };
+
+export function micAvailable(): boolean {
+  return typeof navigator !== 'undefined' && !!navigator.mediaDevices?.getUserMedia && typeof MediaRecorder !== 'undefined' && MediaRecorder.isTypeSupported(LIVE_MIME);
+}
+
+export function liveSocketUrl(broadcastId: string): string {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/broadcasts/${encodeURIComponent(broadcastId)}/live`;
+}
+
+export function useLiveMic(): { state: MicState; start: (broadcastId: string) => Promise<boolean>; stop: () => void } {
+  const [state, setState] = useState<MicState>({ phase: 'idle' });
+  const parts = useRef<{ ws?: WebSocket; rec?: MediaRecorder; stream?: MediaStream }>({});
+
+  const release = () => {
+    const p = parts.current;
+    p.stream?.getTracks().forEach((tr) => tr.stop());
+    if (p.ws && p.ws.readyState <= WebSocket.OPEN) p.ws.close(1000, 'done');
+    parts.current = {};
+  };
+
+  const stop = () => {
+    const { rec, ws } = parts.current;
+    if (rec && rec.state !== 'inactive') {
+      // The last chunk arrives in the dataavailable that stop() fires; close after it.
+      rec.onstop = () => {
+        release();
+        setState({ phase: 'ended' });
+      };
+      rec.stop();
+    } else {
+      if (ws) release();
+      setState({ phase: 'ended' });
+    }
+  };
+
+  const start = async (broadcastId: string): Promise<boolean> => {
+    setState({ phase: 'starting' });
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+      parts.current.stream = stream;
+      const ws = new WebSocket(liveSocketUrl(broadcastId));
+      ws.binaryType = 'arraybuffer';
+      parts.current.ws = ws;
+      await new Promise<void>((resolve, reject) => {
+        ws.onopen = () => resolve();
+        ws.onerror = () => reject(new Error('WebSocket'));
+        ws.onclose = (e) => reject(new Error(e.reason || `WebSocket ${e.code}`));
+      });
+      ws.onclose = (e) => {
+        // The gateway ended it (maxSeconds, cancelled): stop recording too.
+        if (parts.current.ws !== ws) return;
+        parts.current.rec?.state === 'recording' && parts.current.rec.stop();
+        release();
+        setState(e.code === 1000 ? { phase: 'ended' } : { phase: 'error', message: e.reason || `WebSocket ${e.code}` });
+      };
+      const rec = new MediaRecorder(stream, { mimeType: LIVE_MIME });
+      parts.current.rec = rec;
+      rec.ondataavailable = (e) => {
+        if (e.data.size && ws.readyState === WebSocket.OPEN) ws.send(e.data);
+      };
+      rec.start(LIVE_TIMESLICE_MS);
+      setState({ phase: 'on', since: Date.now() });
+      return true;
+    } catch (err) {
+      release();
+      setState({ phase: 'error', message: (err as Error)?.message ?? String(err) });
+      return false;
+    }
+  };
+
+  useEffect(() => () => stop(), []);
+  return { state, start, stop };
+}
