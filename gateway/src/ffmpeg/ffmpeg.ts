@@ -4,6 +4,7 @@
 // asked to stop with `q` on stdin (ffmpeg then writes its trailer, so the
 // partial output stays playable), then SIGTERM, then SIGKILL.
 import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { resolve } from 'node:path';
 
 export interface FfmpegOptions {
@@ -38,6 +39,41 @@ export interface RunResult {
   elapsedMs: number;
   /** Last position ffmpeg reported; the decoded length for a `-f null` job. */
   outTimeMs: number;
+}
+
+export interface StreamOptions {
+  /** Hard limit on the whole run; then it is stopped as by stop(). Default: the adapter's job limit. */
+  timeoutMs?: number;
+  /**
+   * The input is stdin (`-i pipe:0`). ffmpeg reads no `q` from a data pipe,
+   * so stop() then ends stdin (ffmpeg flushes and exits) before the signals.
+   */
+  stdinIsInput?: boolean;
+  onProgress?: (p: FfmpegProgress) => void;
+  stderrTailBytes?: number;
+}
+
+export interface StreamResult {
+  elapsedMs: number;
+  outTimeMs: number;
+  stderr: string;
+  /** Why it ended early: stop() was called, or the time limit; null: ffmpeg finished by itself. */
+  stopped: 'stop' | 'timeout' | null;
+  /** The last step of the stop that was needed ('eof': stdin ended). */
+  stoppedBy: StopSignal | 'eof' | null;
+}
+
+/** A long-running ffmpeg whose output (and, for live input, input) are pipes. */
+export interface FfmpegStream {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Graceful stop: `q` (or end of stdin for a stdin input), then SIGTERM, then SIGKILL. */
+  stop(): void;
+  /**
+   * Resolves when ffmpeg has exited 0, or exited in any way after stop() or
+   * the time limit; rejects with FfmpegError when it failed by itself.
+   */
+  readonly done: Promise<StreamResult>;
 }
 
 export type StopSignal = 'q' | 'SIGTERM' | 'SIGKILL';
@@ -126,9 +162,6 @@ export class Ffmpeg {
     return new Promise<RunResult>((resolvePromise, reject) => {
       const child = spawn(this.ffmpegPath, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
-      let stdoutRest = '';
-      let outTimeMs = 0;
-      let speed: number | null = null;
       let stopReason: 'timeout' | 'aborted' | null = null;
       let stoppedBy: StopSignal | null = null;
       const timers: NodeJS.Timeout[] = [];
@@ -140,32 +173,9 @@ export class Ffmpeg {
         stderr += chunk;
         if (stderr.length > tailBytes * 2) stderr = stderr.slice(-tailBytes);
       });
+      const progress = new ProgressReader(opts.onProgress);
       child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        stdoutRest += chunk;
-        const lines = stdoutRest.split('\n');
-        stdoutRest = lines.pop() ?? '';
-        for (const line of lines) {
-          const eq = line.indexOf('=');
-          if (eq < 0) continue;
-          const key = line.slice(0, eq).trim();
-          const value = line.slice(eq + 1).trim();
-          // out_time_us and (despite its name) out_time_ms are both microseconds in ffmpeg 5.x.
-          if (key === 'out_time_us' || key === 'out_time_ms') {
-            const us = Number(value);
-            if (Number.isFinite(us) && us >= 0) outTimeMs = Math.round(us / 1000);
-          } else if (key === 'speed') {
-            const s = Number.parseFloat(value);
-            speed = Number.isFinite(s) ? s : null;
-          } else if (key === 'progress') {
-            try {
-              opts.onProgress?.({ outTimeMs, speed, done: value === 'end' });
-            } catch {
-              // A failing progress listener must not break the job.
-            }
-          }
-        }
-      });
+      child.stdout.on('data', (chunk: string) => progress.feed(chunk));
 
       const stop = (why: 'timeout' | 'aborted') => {
         if (stopReason || child.exitCode !== null) return;
@@ -210,9 +220,77 @@ export class Ffmpeg {
           reject(new FfmpegError(`ffmpeg failed (exit ${code ?? signal}): ${lastLines(tail)}`, 'failed', { program: 'ffmpeg', exitCode: code, signal, stderrTail: tail }));
           return;
         }
-        resolvePromise({ stderr: tail, elapsedMs, outTimeMs });
+        resolvePromise({ stderr: tail, elapsedMs, outTimeMs: progress.outTimeMs });
       });
     });
+  }
+
+  /**
+   * Starts a long-running ffmpeg whose output goes to stdout (`pipe:1` in
+   * `args`) for the caller to read as it comes. Progress goes to fd 3 so
+   * stdout carries only media. Same prefix and graceful stop as run().
+   */
+  stream(args: string[], opts: StreamOptions = {}): FfmpegStream {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const tailBytes = opts.stderrTailBytes ?? 16 * 1024;
+    const started = Date.now();
+    const argv = ['-hide_banner', '-nostats', '-progress', 'pipe:3', ...args];
+    const child = spawn(this.ffmpegPath, argv, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stopped: StreamResult['stopped'] = null;
+    let stoppedBy: StreamResult['stoppedBy'] = null;
+    const timers: NodeJS.Timeout[] = [];
+    // The caller may write after ffmpeg exited (EPIPE): the exit is reported through `done`.
+    child.stdin.on('error', () => {});
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.length > tailBytes * 2) stderr = stderr.slice(-tailBytes);
+    });
+    const progress = new ProgressReader(opts.onProgress);
+    const progressPipe = child.stdio[3] as Readable;
+    progressPipe.setEncoding('utf8');
+    progressPipe.on('data', (chunk: string) => progress.feed(chunk));
+    progressPipe.on('error', () => {});
+
+    const stop = (why: 'stop' | 'timeout') => {
+      if (stopped || child.exitCode !== null || child.signalCode !== null) return;
+      stopped = why;
+      if (opts.stdinIsInput) {
+        stoppedBy = 'eof';
+        child.stdin.end();
+      } else {
+        stoppedBy = 'q';
+        child.stdin.write('q');
+      }
+      timers.push(setTimeout(() => {
+        stoppedBy = 'SIGTERM';
+        child.kill('SIGTERM');
+        timers.push(setTimeout(() => {
+          stoppedBy = 'SIGKILL';
+          child.kill('SIGKILL');
+        }, this.termGraceMs));
+      }, this.quitGraceMs));
+    };
+    timers.push(setTimeout(() => stop('timeout'), timeoutMs));
+
+    const done = new Promise<StreamResult>((resolvePromise, reject) => {
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        for (const t of timers) clearTimeout(t);
+        const reason = err.code === 'ENOENT' ? 'not-found' : 'failed';
+        reject(new FfmpegError(`cannot start ${this.ffmpegPath}: ${err.message}`, reason, { program: 'ffmpeg' }));
+      });
+      child.on('close', (code, signal) => {
+        for (const t of timers) clearTimeout(t);
+        const tail = stderr.slice(-tailBytes);
+        if (!stopped && code !== 0) {
+          reject(new FfmpegError(`ffmpeg failed (exit ${code ?? signal}): ${lastLines(tail)}`, 'failed', { program: 'ffmpeg', exitCode: code, signal, stderrTail: tail }));
+          return;
+        }
+        resolvePromise({ elapsedMs: Date.now() - started, outTimeMs: progress.outTimeMs, stderr: tail, stopped, stoppedBy });
+      });
+    });
+    return { stdin: child.stdin, stdout: child.stdout, stop: () => stop('stop'), done };
   }
 
   /** ffprobe -print_format json -show_format -show_streams. Rejects when ffprobe cannot read the file. */
@@ -290,6 +368,40 @@ export class Ffmpeg {
         resolvePromise({ code, stdout, stderr });
       });
     });
+  }
+}
+
+/** Parses ffmpeg's `-progress` key=value stream, line by line, from any chunking. */
+class ProgressReader {
+  outTimeMs = 0;
+  speed: number | null = null;
+  private rest = '';
+  constructor(private readonly onProgress?: (p: FfmpegProgress) => void) {}
+
+  feed(chunk: string): void {
+    this.rest += chunk;
+    const lines = this.rest.split('\n');
+    this.rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const eq = line.indexOf('=');
+      if (eq < 0) continue;
+      const key = line.slice(0, eq).trim();
+      const value = line.slice(eq + 1).trim();
+      // out_time_us and (despite its name) out_time_ms are both microseconds in ffmpeg 5.x.
+      if (key === 'out_time_us' || key === 'out_time_ms') {
+        const us = Number(value);
+        if (Number.isFinite(us) && us >= 0) this.outTimeMs = Math.round(us / 1000);
+      } else if (key === 'speed') {
+        const s = Number.parseFloat(value);
+        this.speed = Number.isFinite(s) ? s : null;
+      } else if (key === 'progress') {
+        try {
+          this.onProgress?.({ outTimeMs: this.outTimeMs, speed: this.speed, done: value === 'end' });
+        } catch {
+          // A failing progress listener must not break the job.
+        }
+      }
+    }
   }
 }
 

@@ -99,6 +99,47 @@ export const presets = {
   speechLimiter: (ceilingDb: number): string =>
     `alimiter=limit=${(10 ** (ceilingDb / 20)).toFixed(4)}:level=0:attack=1:release=10`,
 
+  /**
+   * A relayed radio stream as an input: only HTTP(S) (no file:, concat:, or a
+   * playlist pointing at local files), read in real time (-re: a file URL
+   * must not be encoded at 50x and burst at the speakers), reconnecting after
+   * a dropped connection, and failing after 15 s without data.
+   */
+  httpStreamInput: (url: string): string[] => {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+    if (scheme !== 'http' && scheme !== 'https') throw new Error(`url: must be an http:// or https:// URL (got ${scheme ?? 'no scheme'})`);
+    return [
+      '-protocol_whitelist', 'http,https,tcp,tls', '-re',
+      '-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_on_network_error', '1', '-reconnect_delay_max', '5',
+      '-rw_timeout', '15000000', '-user_agent', 'commune-gateway-relay', '-i', url,
+    ];
+  },
+
+  /**
+   * Browser MediaRecorder chunks (webm/opus, ogg/opus, mp4/aac: probed, not
+   * forced) on stdin. Small probe so the first audio is not held back.
+   */
+  liveStdinInput: (): string[] => ['-fflags', '+nobuffer', '-probesize', '8192', '-analyzeduration', '0', '-i', 'pipe:0'],
+
+  /**
+   * The speakers' live stream on stdout: MP3 CBR mono, no ID3 tag or Xing
+   * frame (a stream is only MP3 frames, so a listener may join at any frame),
+   * each packet written as soon as it is encoded.
+   */
+  mp3StreamOutput: (o: { bitrateKbps: number; sampleRate: number; maxSeconds: number }): string[] => [
+    '-map', '0:a:0', '-vn', '-sn', '-dn', '-t', String(o.maxSeconds),
+    '-ac', '1', '-ar', String(o.sampleRate), '-c:a', 'libmp3lame', '-b:a', `${o.bitrateKbps}k`,
+    '-map_metadata', '-1', '-id3v2_version', '0', '-write_xing', '0', '-flush_packets', '1', '-f', 'mp3', 'pipe:1',
+  ],
+
+  /** Relay an HTTP/Icecast URL for durationSeconds as the speakers' MP3 stream. */
+  relayToMp3Stream: (o: { url: string; durationSeconds: number; bitrateKbps: number; sampleRate: number }): string[] =>
+    [...presets.httpStreamInput(o.url), ...presets.mp3StreamOutput({ ...o, maxSeconds: o.durationSeconds })],
+
+  /** Encode the officer's browser microphone (chunks on stdin), at most maxSeconds. */
+  liveToMp3Stream: (o: { maxSeconds: number; bitrateKbps: number; sampleRate: number }): string[] =>
+    [...presets.liveStdinInput(), ...presets.mp3StreamOutput(o)],
+
   /** Audio-only concat of n labelled inputs, e.g. concatAudio(['a','b']) → "[a][b]concat=n=2:v=0:a=1". */
   concatAudio: (labels: string[], out: string): string =>
     `${labels.map((l) => `[${l}]`).join('')}concat=n=${labels.length}:v=0:a=1[${out}]`,
