@@ -35,6 +35,8 @@ import { EspeakEngine } from './tts/espeak.js';
 import { CommandEngine } from './tts/command-engine.js';
 import { defaultDictionary, loadDictionaryFile, type Dictionary } from './tts/normalize-vi.js';
 import { MediaLibrary } from './media/library.js';
+import { BroadcastStore } from './broadcast/store.js';
+import { BroadcastService } from './broadcast/service.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -62,6 +64,7 @@ export interface GatewayContext {
   /** A device download path for a media item: `/media/<id>.mp3?exp=…&sig=…`, valid ttlSeconds. */
   signMediaUrl: (id: string, ttlSeconds?: number) => { url: string; exp: number };
   mediaUrls: MediaUrlSigner;
+  broadcasts: BroadcastService;
   now: () => number;
 }
 
@@ -173,16 +176,30 @@ export class Gateway {
     const mediaUrls = await MediaUrlSigner.open(join(dataDir, 'media-url.key'), now);
     const signMediaUrl = (id: string, ttlSeconds = settings.media.signedUrlTtlSeconds) => mediaUrls.sign(id, ttlSeconds);
 
+    const broadcastStore = await BroadcastStore.open(join(dataDir, 'broadcasts'), (err) => log.error({ err }, 'broadcast store write failed'));
+    const broadcasts = new BroadcastService({
+      store: broadcastStore, bus, metrics, topics, settings: settings.broadcasts,
+      speakers: () => registry.devices({ type: 'speaker' }),
+      zones: () => registry.zones(),
+      // Embedded: the broker knows this instant whether the session is live; presence lags by design.
+      isOnline: (id) => (broker ? broker.isConnected(id) : presence.get(id)?.online ?? false),
+      media,
+      ttsDefaults: { voice: settings.tts.defaultVoice, rate: settings.tts.rate, pitch: settings.tts.pitch },
+      publish: (topic, payload) => link.publish(topic, payload, { qos: 1 }),
+      signMediaUrl,
+      log, now,
+    });
+
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, now,
     };
     const gw = new Gateway(ctx, opts);
-    gw.wire(dataDir);
+    gw.wire(dataDir, broadcastStore);
     return gw;
   }
 
-  private wire(dataDir: string): void {
+  private wire(dataDir: string, broadcastStore: BroadcastStore): void {
     const { settings, log, bus, metrics, store, registry, presence, history, alarms, dispatcher, broker, link } = this.ctx;
     const liveFile = new CoalescedJsonFile(join(dataDir, 'live.json'), () => presence.snapshot(), 1000, (err) => log.error({ err }, 'live state flush failed'));
     const historyFile = join(dataDir, 'health-history.bin');
@@ -283,6 +300,15 @@ export class Gateway {
         stop: () => link.stop(),
       },
       { name: 'commands', start: () => dispatcher.start(), stop: () => dispatcher.stop() },
+      {
+        // Before device admission: a speaker coming back must find its owed broadcasts.
+        name: 'broadcasts',
+        start: () => this.ctx.broadcasts.start(),
+        stop: async () => {
+          await this.ctx.broadcasts.stop();
+          await broadcastStore.close();
+        },
+      },
       {
         // Last of the MQTT side: from here on every device message has a listener.
         name: 'device admission',

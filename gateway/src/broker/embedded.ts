@@ -170,6 +170,13 @@ export class EmbeddedBroker {
     return out;
   }
 
+  /** True while the device has a live MQTT session here (what the broker knows now, not the last heartbeat). */
+  isConnected(deviceId: string): boolean {
+    const c = this.clients.get(deviceId);
+    const who = c ? this.principals.get(c) : undefined;
+    return who?.kind === 'device' && who.deviceId === deviceId;
+  }
+
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
   }

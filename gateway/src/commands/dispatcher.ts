@@ -35,9 +35,11 @@ export class Dispatcher {
   private waiters = new Map<string, (r: CommandResult) => void>();
   private offs: Array<() => void> = [];
   private readonly countOut: (l: Record<string, string>) => void;
+  private readonly countDrop: (l: Record<string, string>) => void;
 
   constructor(private readonly o: DispatcherOptions) {
     this.countOut = o.metrics.counter('gateway_mqtt_commands_out_total', 'Commands published to devices by type');
+    this.countDrop = o.metrics.counter('gateway_mqtt_dropped_total', 'Dropped device messages by reason');
   }
 
   start(): void {
@@ -98,6 +100,8 @@ export class Dispatcher {
 
   private async onAck(deviceId: string, id: string, ok: boolean, error?: string): Promise<void> {
     const cmd = this.o.store.data.owed.find((c) => c.id === id && c.deviceId === deviceId);
+    // An ack for a command this device was never sent (broadcast commands, bc-…, are the broadcast service's).
+    if (!cmd && !this.waiters.has(id) && !id.startsWith('bc-')) this.countDrop({ reason: 'unknown-ack' });
     if (cmd) await this.forget(id);
     this.waiters.get(id)?.(ok ? { id, status: 'acked' } : { id, status: 'failed', error: error ?? 'device reported failure' });
     this.waiters.delete(id);

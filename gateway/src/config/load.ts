@@ -8,7 +8,7 @@ import { settingsSchema, type Settings, type SettingsInput } from './schema.js';
 const ajv = createAjv({ useDefaults: true });
 const validateSettings = ajv.compile(settingsSchema);
 
-type SchemaNode = { type?: string; enum?: readonly unknown[]; properties?: Record<string, SchemaNode> };
+type SchemaNode = { type?: string | string[]; enum?: readonly unknown[]; properties?: Record<string, SchemaNode> };
 
 /** Env name for a settings path: broker.tlsCertFile -> GATEWAY_BROKER_TLS_CERT_FILE. */
 export function envName(path: string[]): string {
@@ -16,8 +16,8 @@ export function envName(path: string[]): string {
 }
 
 /** Every leaf setting with its env variable name, derived from the schema. */
-export function envVariables(): Array<{ path: string[]; name: string; type: string }> {
-  const out: Array<{ path: string[]; name: string; type: string }> = [];
+export function envVariables(): Array<{ path: string[]; name: string; type: string | string[] }> {
+  const out: Array<{ path: string[]; name: string; type: string | string[] }> = [];
   const walk = (node: SchemaNode, path: string[]) => {
     if (node.properties) {
       for (const [k, child] of Object.entries(node.properties)) walk(child, [...path, k]);
@@ -29,7 +29,10 @@ export function envVariables(): Array<{ path: string[]; name: string; type: stri
   return out;
 }
 
-function coerce(raw: string, type: string): unknown {
+function coerce(raw: string, types: string | string[]): unknown {
+  // A nullable setting (["integer", "null"]): "null" unsets it, anything else is the other type.
+  if (Array.isArray(types) && types.includes('null') && raw.trim() === 'null') return null;
+  const type = Array.isArray(types) ? types.find((t) => t !== 'null') ?? 'string' : types;
   if (type === 'integer' || type === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
   // Lists and maps (tts.command.argv, .voices) come as JSON; anything else stays text for validation to name.

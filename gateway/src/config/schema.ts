@@ -83,6 +83,17 @@ export const settingsSchema = {
         },
       },
     },
+    broadcasts: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        validityMinutes: { type: 'number', exclusiveMinimum: 0, maximum: 7 * 24 * 60, default: 60, description: 'default validity after playAt; offline speakers get a broadcast when they reconnect within it, later it is marked missed' },
+        immediateLeadMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 3000, description: 'immediate normal/priority broadcasts start this long after sending, so speakers download first and start together' },
+        emergencyLeadMs: { type: 'integer', minimum: 0, maximum: 10_000, default: 500, description: 'the same for emergency broadcasts (they must start within 1 s)' },
+        prefetchLeadMinutes: { type: 'number', minimum: 0, maximum: 24 * 60, default: 30, description: 'scheduled broadcasts are sent to speakers this long before they play' },
+        emergencyVolume: { type: ['integer', 'null'], minimum: 0, maximum: 100, default: 90, description: 'speaker volume during emergency broadcasts (restored after); null leaves it' },
+        proofGraceSeconds: { type: 'number', minimum: 0, maximum: 3600, default: 120, description: 'how long after validUntil + duration a speaker may still report the end of play' },
+      },
+    },
     ffmpeg: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -126,6 +137,10 @@ export interface Settings {
   media: {
     maxUploadMb: number; maxSeconds: number; bitrateKbps: 32 | 48 | 64 | 96 | 128; sampleRate: 22050 | 44100 | 48000;
     jobTimeoutSeconds: number; signedUrlTtlSeconds: number; loudness: { i: number; tp: number; lra: number };
+  };
+  broadcasts: {
+    validityMinutes: number; immediateLeadMs: number; emergencyLeadMs: number; prefetchLeadMinutes: number;
+    emergencyVolume: number | null; proofGraceSeconds: number;
   };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };
   tts: {

@@ -2,6 +2,7 @@
 // other, so start order and tests stay simple. Listeners' errors are caught and
 // logged: one faulty listener must not stop delivery to the rest.
 import type { Alarm, Telemetry } from './types.js';
+import type { BroadcastView } from '../broadcast/service.js';
 
 export interface GatewayEvents {
   /** A device's MQTT session opened or closed (embedded broker or external state/LWT). */
@@ -19,6 +20,8 @@ export interface GatewayEvents {
   'alarm.opened': Alarm;
   'alarm.cleared': Alarm;
   'alarm.acknowledged': Alarm;
+  /** A broadcast's status or outcome changed (throttled per broadcast; the final state always goes out). */
+  'broadcast.updated': BroadcastView;
 }
 
 type Listener<T> = (payload: T) => void;

@@ -11,6 +11,9 @@ export function createAjv(opts: { useDefaults?: boolean; coerceTypes?: boolean }
     useDefaults: opts.useDefaults ?? false,
     coerceTypes: opts.coerceTypes ?? false,
     strict: false,
+    // oneOf with a "kind" discriminator reports only the branch the input chose,
+    // not every branch's complaints (broadcast sources).
+    discriminator: true,
   });
   addFormats(ajv);
   return ajv;

@@ -22,8 +22,9 @@ const VIEW: { [K in StreamedEvent]: (e: GatewayEvents[K]) => unknown } = {
   'alarm.opened': (e) => e,
   'alarm.cleared': (e) => e,
   'alarm.acknowledged': (e) => e,
+  'broadcast.updated': (e) => e,
 };
-type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged';
+type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated';
 const STREAMED = Object.keys(VIEW) as StreamedEvent[];
 
 export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
