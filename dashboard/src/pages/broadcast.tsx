@@ -45,7 +45,7 @@ export function BroadcastPage({ id, role }: { id: string; role: Role }) {
       </div>
       <section class="card" aria-labelledby="bd-facts">
         <h2 id="bd-facts" class="sr-only">{x.title}</h2>
-        <dl class="facts">
+        <dl class="facts facts-stack">
           <dt>{t('bc.source')}</dt><dd>{t(`compose.kind.${x.source.kind}`)}{x.source.url ? ` · ${x.source.url}` : ''}</dd>
           {x.source.text && <><dt>{t('compose.text')}</dt><dd class="pre">{x.source.text}</dd></>}
           <dt>{t('compose.at')}</dt><dd>{formatDateTime(x.playAt)}</dd>
