@@ -28,7 +28,6 @@ export function fieldGroup(field: string | undefined): string | null {
 
 export function ComposePage() {
   const loc = useLocation();
-  const now = useNow(1000);
   const [kind, setKind] = useState<Kind>(loc.search.get('media') ? 'media' : 'tts');
   const [title, setTitle] = useState('');
   const [text, setText] = useState('');
@@ -261,7 +260,7 @@ export function ComposePage() {
         <div class="send-bar">
           <ErrorText error={otherErr} />
           {live ? (
-            <LiveControls state={mic.state} now={now} onStop={mic.stop} />
+            <LiveControls state={mic.state} onStop={mic.stop} />
           ) : (
             <button type="submit" class={`btn ${priority === 'emergency' ? 'btn-emergency' : 'btn-primary'}`} disabled={busy} data-testid="send">
               <Icon name={priority === 'emergency' ? 'alert' : 'speaker'} /> {busy ? t('compose.sending') : kind === 'live' ? t('compose.liveStart') : t('compose.send')}
@@ -281,7 +280,8 @@ function FieldError({ error, testid }: { error: unknown; testid: string }) {
   return error ? <div data-testid={testid}><ErrorText error={error} /></div> : null;
 }
 
-function LiveControls({ state, now, onStop }: { state: ReturnType<typeof useLiveMic>['state']; now: number; onStop: () => void }) {
+function LiveControls({ state, onStop }: { state: ReturnType<typeof useLiveMic>['state']; onStop: () => void }) {
+  const now = useNow(1000);
   if (state.phase === 'starting') return <p role="status">{t('compose.liveStarting')}</p>;
   if (state.phase === 'on') {
     return (
