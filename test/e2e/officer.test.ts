@@ -262,9 +262,13 @@ describe('officer workspace in a real browser', () => {
     await page.getByRole('radio', { name: 'Hẹn giờ' }).check();
     const past = minute(Date.now() - 2 * 3600_000);
     await page.getByLabel('Phát lúc (giờ Việt Nam)').fill(vn(past));
+    // The native input is drawn in the browser's locale (en-US here); the line under it says it as dd/mm/yyyy HH:mm.
+    const dmy = (ms: number) => { const [d, hm] = vn(ms).split('T') as [string, string]; return `${d.split('-').reverse().join('/')} ${hm}`; };
+    await eventually(() => page.getByTestId('at-echo').textContent()).toBe(`Phát lúc ${dmy(past)} giờ Việt Nam`);
     await page.getByTestId('send').click();
     const err = page.getByTestId('err-playAt');
     await eventually(() => err.textContent()).toContain('playAt');
+    expect(await err.textContent()).toContain('Thời điểm này đã qua');
     expect(await err.getByRole('alert').count()).toBe(1);
     expect(new URL(page.url()).pathname).toBe('/broadcasts/new');
     expect(sent.at(-1)?.playAt).toBe(new Date(past).toISOString());
@@ -279,8 +283,7 @@ describe('officer workspace in a real browser', () => {
     const item = historyItem(page, id);
     await eventually(() => item.getAttribute('data-status')).toBe('scheduled');
     // Shown in Vietnam time although the browser is in New York.
-    const [d, hm] = vn(later).split('T') as [string, string];
-    expect(await item.textContent()).toContain(`${d.split('-').reverse().join('/')} ${hm}`);
+    expect(await item.textContent()).toContain(`Phát lúc ${dmy(later)}`);
     await item.locator('a.bc-title').click();
     await page.getByTestId('cancel').click();
     await page.getByRole('dialog').getByRole('button', { name: 'Hủy phát' }).click();

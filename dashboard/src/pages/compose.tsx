@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, mediaAudioUrl } from '../api.js';
 import { t } from '../i18n/index.js';
-import { fromZoneInput, toZoneInput } from '../format.js';
+import { formatDateTime, fromZoneInput, toZoneInput } from '../format.js';
 import { useLive, useNow } from '../live.js';
 import { navigate, useLocation } from '../router.js';
 import { PRIORITIES, type Broadcast, type BroadcastCreate, type BroadcastSource, type Device, type MediaItem, type Priority, type TtsPreview, type ZoneSummary } from '../types.js';
@@ -229,12 +229,16 @@ export function ComposePage() {
                 <div class="field">
                   <label for="c-at">{t('compose.at')}</label>
                   <input id="c-at" type="datetime-local" value={at} aria-describedby="c-at-hint" onInput={(e) => setAt(e.currentTarget.value)} />
-                  <small id="c-at-hint" class="hint">{t('compose.atHint')}</small>
+                  {/* The browser draws the input in its own locale; this line says it the commune's way. */}
+                  <small id="c-at-hint" class="hint" data-testid="at-echo">
+                    {fromZoneInput(at) ? t('compose.atEcho', { time: formatDateTime(fromZoneInput(at)) }) : t('compose.atHint')}
+                  </small>
                 </div>
               )}
             </>
           )}
-          <FieldError error={errFor('playAt') ?? errFor('validUntil')} testid="err-playAt" />
+          <FieldError error={errFor('playAt') ?? errFor('validUntil')} testid="err-playAt"
+            lead={group === 'playAt' && err instanceof ApiError && / past/.test(err.message) ? t('compose.pastTime') : undefined} />
 
           <h2 id="c-prio">{t('compose.priority')}</h2>
           <div class="segmented" role="radiogroup" aria-labelledby="c-prio">
@@ -276,8 +280,15 @@ export function ComposePage() {
   );
 }
 
-function FieldError({ error, testid }: { error: unknown; testid: string }) {
-  return error ? <div data-testid={testid}><ErrorText error={error} /></div> : null;
+/** The API's error under the field it names; `lead` says it in the officer's words first when we know the case. */
+function FieldError({ error, testid, lead }: { error: unknown; testid: string; lead?: string }) {
+  if (!error) return null;
+  return (
+    <div data-testid={testid}>
+      {lead && <p class="error-inline field-lead">{lead}</p>}
+      <ErrorText error={error} />
+    </div>
+  );
 }
 
 function LiveControls({ state, onStop }: { state: ReturnType<typeof useLiveMic>['state']; onStop: () => void }) {
