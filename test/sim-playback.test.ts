@@ -159,7 +159,7 @@ describe('simulated speaker: broadcasts', () => {
     const s = await speaker('pf', { faults: { clockSkewMs: 400 } });
     const cmd = prefetch(s, 'bc-one', { url: '/slow', durationMs: 800, volume: 90 });
     await send(s, cmd);
-    const [ack] = await until(() => acks(s, 'c-bc-one').length && acks(s, 'c-bc-one'), 'ack');
+    const ack = await until(() => acks(s, 'c-bc-one')[0], 'ack');
     expect(ack).toMatchObject({ ok: true });
     expect(ack!.receivedAt).toBeGreaterThanOrEqual(served.get('/slow')!);
     expect(s.counters).toMatchObject({ downloads: 1, bytesDownloaded: mp3.length });
