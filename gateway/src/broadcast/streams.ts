@@ -55,6 +55,8 @@ export interface StreamHubOptions {
   coalesceMs?: number;
   /** Wall-clock slack after a relay's duration (connect, reconnects) before it is stopped anyway. */
   relaySlackMs?: number;
+  /** After the stream ends, a listener that has not taken the rest of its bytes by then is cut off. */
+  endGraceMs?: number;
 }
 
 const LIVE_STDIN_LIMIT = 4 * 1024 * 1024;
@@ -67,6 +69,7 @@ interface Stream {
   listeners: Set<ServerResponse>;
   framer: Mp3Framer;
   pending: Buffer[];
+  pendingMs: number;
   flushTimer: NodeJS.Timeout | null;
   burst: Array<{ buf: Buffer; ms: number }>;
   burstMs: number;
@@ -86,6 +89,7 @@ export class StreamHub extends EventEmitter {
   private readonly maxBuffer: number;
   private readonly coalesceMs: number;
   private readonly relaySlackMs: number;
+  private readonly endGraceMs: number;
 
   constructor(private readonly o: StreamHubOptions) {
     super();
@@ -94,6 +98,7 @@ export class StreamHub extends EventEmitter {
     this.maxBuffer = o.maxListenerBufferBytes ?? Math.max(64 * 1024, (o.bitrateKbps * 1000 / 8) * 10);
     this.coalesceMs = o.coalesceMs ?? 100;
     this.relaySlackMs = o.relaySlackMs ?? 10_000;
+    this.endGraceMs = o.endGraceMs ?? 30_000;
   }
 
   override on(event: 'ended', listener: (e: StreamEnded) => void): this {
@@ -110,7 +115,7 @@ export class StreamHub extends EventEmitter {
     let resolveEnded!: () => void;
     const whenEnded = new Promise<void>((r) => { resolveEnded = r; });
     const s: Stream = {
-      id, src, proc: null, inputTaken: false, listeners: new Set(), framer: new Mp3Framer(), pending: [], flushTimer: null,
+      id, src, proc: null, inputTaken: false, listeners: new Set(), framer: new Mp3Framer(), pending: [], pendingMs: 0, flushTimer: null,
       burst: [], burstMs: 0, timers: [], endAs: null, ended: false, whenEnded, resolveEnded,
       stats: { listeners: 0, bytesIn: 0, bytesOut: 0, startedAt: null, bytesEncoded: 0, firstAudioAt: null, dropped: 0 },
     };
@@ -236,7 +241,7 @@ export class StreamHub extends EventEmitter {
     const frames = s.framer.push(chunk);
     if (!frames) return;
     s.pending.push(frames.buf);
-    this.remember(s, frames.buf, frames.ms);
+    s.pendingMs += frames.ms;
     s.flushTimer ??= setTimeout(() => this.flush(s), this.coalesceMs);
   }
 
@@ -252,7 +257,10 @@ export class StreamHub extends EventEmitter {
     s.flushTimer = null;
     if (!s.pending.length) return;
     const buf = s.pending.length === 1 ? s.pending[0]! : Buffer.concat(s.pending);
+    // Remembered as sent: a listener joining now gets it in its burst, not twice.
+    this.remember(s, buf, s.pendingMs);
     s.pending = [];
+    s.pendingMs = 0;
     for (const res of s.listeners) this.send(s, res, buf);
   }
 
@@ -279,7 +287,14 @@ export class StreamHub extends EventEmitter {
     s.ended = true;
     for (const t of s.timers) clearTimeout(t);
     this.flush(s);
-    for (const res of s.listeners) res.end();
+    for (const res of s.listeners) {
+      res.end();
+      // A speaker that stopped reading would otherwise hold its socket forever.
+      const cut = setTimeout(() => res.destroy(), this.endGraceMs);
+      cut.unref();
+      res.on('finish', () => clearTimeout(cut));
+      res.on('close', () => clearTimeout(cut));
+    }
     s.listeners.clear();
     s.stats.listeners = 0;
     this.streams.delete(s.id);
