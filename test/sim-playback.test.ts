@@ -30,6 +30,8 @@ describe('simulated speaker: broadcasts', () => {
   let mp3: Buffer; // 2 s, 440 Hz, real MP3
   let garbage: Buffer; // verifies (its own sha) but is not audio
   const ranges: string[] = [];
+  let slowInFlight = 0;
+  let maxSlowInFlight = 0;
   const served = new Map<string, number>(); // path -> time the last body byte went out
   const speakers: SimSpeaker[] = [];
   const gwEvents = new Map<string, GwEvent[]>();
@@ -96,7 +98,13 @@ describe('simulated speaker: broadcasts', () => {
       body = Buffer.from(mp3);
       body[body.length >> 1]! ^= 0xff;
     }
-    if (path === '/slow') await sleep(400);
+    if (path.startsWith('/slow')) {
+      slowInFlight++;
+      maxSlowInFlight = Math.max(maxSlowInFlight, slowInFlight);
+      await sleep(400);
+      slowInFlight--;
+    }
+    if (path === '/slow-garbage') body = garbage;
     const etag = `"${sha(body).slice(0, 16)}"`;
     const range = req.headers.range;
     if (range) ranges.push(`${path} ${range} if-range=${req.headers['if-range'] ?? ''}`);
@@ -207,6 +215,17 @@ describe('simulated speaker: broadcasts', () => {
     await sleep(500);
     expect(kinds(s)).toEqual(['started:bc-dup', 'finished:bc-dup']);
     expect(s.counters).toMatchObject({ downloads: 1, commandsExecuted: 1, duplicateCommands: 2, played: 1 });
+  });
+
+  it('prefetches of different files download concurrently', async () => {
+    const s = await speaker('conc');
+    maxSlowInFlight = 0;
+    await send(s, prefetch(s, 'bc-c1', { url: '/slow', playAt: s.deviceNow() + 60_000 }));
+    await send(s, prefetch(s, 'bc-c2', { url: '/slow-garbage', sha256: sha(garbage), bytes: garbage.length, playAt: s.deviceNow() + 60_000 }));
+    await until(() => acks(s, 'c-bc-c1')[0]?.ok && acks(s, 'c-bc-c2')[0]?.ok, 'both acks ok');
+    expect(maxSlowInFlight).toBe(2);
+    expect(s.counters.downloads).toBe(2);
+    expect(s.player.queued.sort()).toEqual(['bc-c1', 'bc-c2']);
   });
 
   it('an emergency interrupts a playing normal item within 1 s; the normal one replays from the start afterwards', async () => {

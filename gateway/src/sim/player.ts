@@ -217,7 +217,14 @@ export class SimPlayer extends EventEmitter<{ event: [PlayEvent] }> {
     return { ok: true };
   }
 
-  /** Power off: stop playback, downloads and timers. Nothing is emitted. */
+  /** Power on again after close(): the cache and the queue were in flash. */
+  reopen(): void {
+    if (!this.closed) return;
+    this.closed = false;
+    this.pump();
+  }
+
+  /** Power off: stop playback, downloads and timers. Nothing is emitted (the item playing is lost). */
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
@@ -271,7 +278,9 @@ export class SimPlayer extends EventEmitter<{ event: [PlayEvent] }> {
     }
     let next = Infinity;
     for (const it of this.queue) if (it.playAt > now && it.playAt < next) next = it.playAt;
-    if (next !== Infinity) this.timer = setTimeout(() => this.pump(), Math.min(MAX_DELAY, next - now));
+    // begin() can end an item at once and so pump re-entrantly: keep a single timer either way.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = next === Infinity ? null : setTimeout(() => this.pump(), Math.min(MAX_DELAY, next - now));
   }
 
   private begin(item: Item): void {

@@ -201,6 +201,7 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   start(): Promise<void> {
     if (this.running) return Promise.resolve();
     this.running = true;
+    this.player.reopen();
     const p = new Promise<void>((resolve, reject) => (this.firstConnect = { resolve, reject }));
     this.connect();
     const phase = this.o.heartbeatPhaseMs ?? Math.floor(this.rand() * this.heartbeatMs);
