@@ -84,6 +84,13 @@ export const programmeSchema = {
   },
 } as const;
 
+/** One item's schema without the shared $id, for embedding in API route schemas. */
+export function programmeItemSchema(): Record<string, unknown> {
+  const { $id: _id, ...recurrence } = recurrenceSchema;
+  const item = programmeSchema.properties.items.items;
+  return { ...item, properties: { ...item.properties, recurrence } };
+}
+
 const ajv = createAjv({ useDefaults: true });
 ajv.addSchema(recurrenceSchema);
 const validateFile = ajv.compile(programmeSchema);
@@ -169,6 +176,8 @@ export interface ProgrammeState {
   items: ProgrammeItem[];
   /** Per file: current errors (empty when its latest version is good). */
   files: Record<string, { errors: string[]; usingLastGood: boolean }>;
+  /** Which file each item comes from (item id -> file name). */
+  sources: Record<string, string>;
 }
 
 /**
@@ -183,7 +192,16 @@ export class ProgrammeStore {
 
   constructor(private readonly dir: string, private readonly onChange: (s: ProgrammeState) => void = () => {}, private readonly log?: { warn: (o: object, m: string) => void }) {}
 
-  async load(): Promise<ProgrammeState> {
+  private loading: Promise<unknown> = Promise.resolve();
+
+  /** Reads the folder again. Serialised: the watcher and an API edit may ask at once. */
+  load(): Promise<ProgrammeState> {
+    const p = this.loading.then(() => this.loadNow());
+    this.loading = p.catch(() => {});
+    return p;
+  }
+
+  private async loadNow(): Promise<ProgrammeState> {
     let names: string[] = [];
     try {
       names = (await readdir(this.dir)).filter((n) => /\.(ya?ml|json)$/i.test(n)).sort();
@@ -211,12 +229,30 @@ export class ProgrammeStore {
 
   state(): ProgrammeState {
     const files: ProgrammeState['files'] = {};
-    for (const name of new Set([...this.good.keys(), ...this.errors.keys()])) {
+    for (const name of [...new Set([...this.good.keys(), ...this.errors.keys()])].sort()) {
       const errors = this.errors.get(name) ?? [];
-      files[name] = { errors, usingLastGood: errors.length > 0 && this.good.has(name) };
+      files[name] = { errors: [...errors], usingLastGood: errors.length > 0 && this.good.has(name) };
     }
-    const items = [...this.good.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, p]) => p.items);
-    return { items, files };
+    // An id is the occurrence's identity (idempotency keys): the same id in two
+    // files keeps the first file's item; the later one is reported, not run.
+    const items: ProgrammeItem[] = [];
+    const sources: Record<string, string> = {};
+    for (const [name, p] of [...this.good.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      p.items.forEach((item, i) => {
+        if (sources[item.id]) {
+          files[name]!.errors.push(`${name}:items.${i}.id: "${item.id}" is already used in ${sources[item.id]}; this item does not run`);
+          return;
+        }
+        sources[item.id] = name;
+        items.push(item);
+      });
+    }
+    return { items, files, sources };
+  }
+
+  /** The folder the files are read from (and the API writes to). */
+  get folder(): string {
+    return this.dir;
   }
 
   /** Reloads on any change in the folder (debounced: editors write in several steps). */
