@@ -37,6 +37,7 @@ import { defaultDictionary, loadDictionaryFile, type Dictionary } from './tts/no
 import { MediaLibrary } from './media/library.js';
 import { BroadcastStore } from './broadcast/store.js';
 import { BroadcastService } from './broadcast/service.js';
+import { ScheduleService } from './schedule/service.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -65,6 +66,8 @@ export interface GatewayContext {
   signMediaUrl: (id: string, ttlSeconds?: number) => { url: string; exp: number };
   mediaUrls: MediaUrlSigner;
   broadcasts: BroadcastService;
+  /** The broadcast programme: files, runner, journal, calendar and log. */
+  schedule: ScheduleService;
   now: () => number;
 }
 
@@ -190,9 +193,17 @@ export class Gateway {
       log, now,
     });
 
+    const schedule = await ScheduleService.open({
+      dir: settings.schedule.dir ? resolve(settings.schedule.dir) : join(dataDir, 'schedules'), dataDir, tz: settings.timeZone,
+      settings: settings.schedule, broadcasts, media,
+      zones: () => registry.zones(),
+      speakersIn: (zoneId) => registry.devices({ zoneId, type: 'speaker' }).length,
+      lateStartMs: settings.broadcasts.immediateLeadMs, log, now,
+    });
+
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, schedule, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -308,6 +319,12 @@ export class Gateway {
           await this.ctx.broadcasts.stop();
           await broadcastStore.close();
         },
+      },
+      {
+        // After broadcasts (it creates them); a restart finds its journal and the broadcasts' idempotency keys.
+        name: 'schedule',
+        start: () => this.ctx.schedule.start(),
+        stop: () => this.ctx.schedule.stop(),
       },
       {
         // Last of the MQTT side: from here on every device message has a listener.

@@ -94,6 +94,15 @@ export const settingsSchema = {
         proofGraceSeconds: { type: 'number', minimum: 0, maximum: 3600, default: 120, description: 'how long after validUntil + duration a speaker may still report the end of play' },
       },
     },
+    schedule: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        dir: { type: 'string', default: '', description: 'folder of programme files (YAML/JSON); empty: <dataDir>/schedules. The repo\'s schedules/ holds an example' },
+        leadMinutes: { type: 'number', minimum: 0, maximum: 24 * 60, default: 30, description: 'each occurrence becomes a broadcast this long before air time (TTS rendered, prefetch on its way)' },
+        graceMinutes: { type: 'number', minimum: 0, maximum: 24 * 60, default: 10, description: 'after downtime, occurrences missed by less than this run late; older ones are marked missed' },
+        tickSeconds: { type: 'number', minimum: 0.05, maximum: 60, default: 1, description: 'how often the runner compares the clock with the programme' },
+      },
+    },
     ffmpeg: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -142,6 +151,7 @@ export interface Settings {
     validityMinutes: number; immediateLeadMs: number; emergencyLeadMs: number; prefetchLeadMinutes: number;
     emergencyVolume: number | null; proofGraceSeconds: number;
   };
+  schedule: { dir: string; leadMinutes: number; graceMinutes: number; tickSeconds: number };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };
   tts: {
     engine: 'espeak' | 'command'; espeakPath: string; defaultVoice: string; rate: number; pitch: number;

@@ -21,6 +21,7 @@ import alarmRoutes from './routes/alarms.js';
 import systemRoutes from './routes/system.js';
 import mediaRoutes, { signedMediaRoutes } from './routes/media.js';
 import broadcastRoutes from './routes/broadcasts.js';
+import scheduleRoutes from './routes/schedules.js';
 
 /**
  * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
@@ -97,6 +98,7 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     await api.register(alarmRoutes, { prefix: '/api', ctx });
     await api.register(mediaRoutes, { prefix: '/api', ctx });
     await api.register(broadcastRoutes, { prefix: '/api', ctx });
+    await api.register(scheduleRoutes, { prefix: '/api', ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
     // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).
