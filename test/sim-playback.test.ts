@@ -362,6 +362,15 @@ describe('simulated speaker: broadcasts', () => {
     expect(existsSync(join(cacheDir, `${sha(mp3)}.part`))).toBe(false);
   });
 
+  it('ffmpeg playback of a live stream: the bytes are really decoded, to the end of the stream', async () => {
+    const s = await speaker('ffs', { playback: 'ffmpeg', cacheDir: join(dir, 'cache-ffs') });
+    const now = s.deviceNow();
+    await send(s, { id: 'c-fl', type: 'stream', broadcastId: 'bc-fl', url: '/live', playAt: now + 100, until: now + 60_000, priority: 'normal' });
+    await until(() => events(s, 'bc-fl').length === 2, 'stream decoded', 8000);
+    expect(events(s, 'bc-fl').map((e) => e.type)).toEqual(['play-started', 'play-finished']);
+    expect(s.counters.streamBytes).toBe(mp3.length);
+  });
+
   it('ffmpeg playback: a real file plays in real time, a corrupt cached file fails with a decode error', async () => {
     const s = await speaker('ffm', { playback: 'ffmpeg', cacheDir: join(dir, 'cache-ffm') });
     const now = s.deviceNow();
