@@ -108,10 +108,14 @@ const cmdId = (broadcastId: string, kind: 'p' | 's' | 'x') => `${CMD_PREFIX}${br
 const PLAY_EVENTS = new Set(['play-started', 'play-finished', 'play-failed', 'play-interrupted']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const UPDATE_EVERY_MS = 500;
+/** A relay's encoder starts this long before playAt, so the first frames are ready when speakers connect. */
+const STREAM_PREROLL_MS = 2000;
 
 export class BroadcastService {
   private readonly now: () => number;
   private readonly counts = new Map<string, Counts>();
+  /** Relay/live broadcasts whose stream the hub has opened (in this process). */
+  private readonly streamsOpened = new Set<string>();
   private readonly offs: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
   private renderChain: Promise<void> = Promise.resolve();
@@ -275,6 +279,7 @@ export class BroadcastService {
         }
       }
       if (b.status === 'sending' && now >= b.playAt) this.setStatus(b, 'playing');
+      this.openStreamIfDue(b);
       if (!FINAL_STATUSES.has(b.status) || b.status === 'cancelled') this.expire(b, now);
       await this.maybeFinish(b);
     }
@@ -344,12 +349,35 @@ export class BroadcastService {
     });
   }
 
+  /**
+   * Relay and live: the hub starts its one encoder at playAt (a relay
+   * scheduled for 17:00 must not pull the station from the moment it was
+   * booked). Speakers get `stream` ahead like any prefetch and connect at playAt.
+   */
   private async startStream(b: Broadcast): Promise<void> {
+    if (b.immediate) await this.dispatch(b);
+    this.openStreamIfDue(b);
+  }
+
+  private openStreamIfDue(b: Broadcast): void {
     const s = b.source;
-    if (s.kind !== 'relay' && s.kind !== 'live') return;
+    if ((s.kind !== 'relay' && s.kind !== 'live') || this.streamsOpened.has(b.id)) return;
+    if (b.status !== 'sending' && b.status !== 'playing') return;
+    if (this.now() < b.playAt - STREAM_PREROLL_MS) return;
+    this.streamsOpened.add(b.id);
     this.o.streams!.open(b.id, s.kind === 'relay' ? { kind: 'relay', url: s.url, durationSeconds: s.durationSeconds } : { kind: 'live', maxSeconds: s.maxSeconds });
-    if (!b.immediate) return; // a later relay is dispatched by tick(); the hub waits for the time
-    await this.dispatch(b);
+  }
+
+  /** The hub's encoder ended; a failed relay is written on the broadcast (speakers only see the stream end). */
+  streamEnded(e: { id: string; reason: string; error?: string }): void {
+    const b = this.o.store.get(e.id);
+    if (!b) return;
+    if (e.reason === 'error') {
+      b.error = `stream failed: ${e.error ?? 'unknown error'}`.slice(0, 500);
+      this.o.log.warn({ id: b.id, error: e.error }, 'broadcast stream failed');
+      this.o.store.touch(b.id, { record: true });
+      this.changed(b);
+    }
   }
 
   /** The device is listening again: send what it still owes, and stops it has not confirmed. */
