@@ -315,6 +315,26 @@ describe('live', () => {
       + `late listener (joined at 3 s): first bytes after ${l.firstByteAt! - lateAt} ms, ${lateSeconds.toFixed(2)} s of audio`);
   }, 60_000);
 
+  it('ends a live stream at maxSeconds (ogg/opus input) and closes the microphone socket with the reason', async () => {
+    const ogg = join(t.dir, 'mic.ogg');
+    await t.gw.ctx.ffmpeg.run([...presets.lavfiInput('sine=frequency=500:sample_rate=48000:duration=6'), '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg', presets.fileOutput(ogg)]);
+    const bytes = await readFile(ogg);
+    const id = 'live-max';
+    const end = ended(id);
+    hub.open(id, { kind: 'live', maxSeconds: 2 });
+    const listener = listen(signStreamUrl(t.gw.ctx.mediaUrls, id, 60).url);
+    const { ws, closed, opened } = await wsConnect(`/api/broadcasts/${id}/live`, admin);
+    await opened;
+    ws.send(bytes);
+    const [e, c, r] = await Promise.all([end, closed, listener]);
+    expect(e.reason).toBe('duration');
+    expect(c).toEqual({ code: LIVE_CLOSE.ended, reason: 'stream ended: duration' });
+    const d = await decode(r.body, 'max.mp3');
+    expect(d.info.audio.channels).toBe(1);
+    expect(d.seconds).toBeGreaterThan(1.8);
+    expect(d.seconds).toBeLessThan(2.3);
+  }, 30_000);
+
   it('drops a listener that stops reading, without stalling the others', async () => {
     // 120 s of microphone sent at once: ffmpeg encodes it many times faster than real time,
     // so a listener that does not read falls megabytes behind within seconds.

@@ -89,7 +89,7 @@ export class StreamHub extends EventEmitter {
   private readonly maxBuffer: number;
   private readonly coalesceMs: number;
   private readonly relaySlackMs: number;
-  private readonly endGraceMs: number;
+  private endGraceMs: number;
 
   constructor(private readonly o: StreamHubOptions) {
     super();
@@ -204,7 +204,9 @@ export class StreamHub extends EventEmitter {
     return s ? { ...s.stats } : null;
   }
 
+  /** Closes every stream; listeners get 2 s at most to take their last bytes, so the HTTP server can close. */
   async stopAll(): Promise<void> {
+    this.endGraceMs = Math.min(this.endGraceMs, 2000);
     await Promise.all([...this.streams.keys()].map((id) => this.close(id, 'gateway stopping')));
   }
 
