@@ -335,7 +335,7 @@ describe('live', () => {
     expect(d.seconds).toBeLessThan(2.3);
   }, 30_000);
 
-  it('drops a listener that stops reading, without stalling the others', async () => {
+  it('fans out to 20 listeners and drops one that stops reading, without stalling the others', async () => {
     // 120 s of microphone sent at once: ffmpeg encodes it many times faster than real time,
     // so a listener that does not read falls megabytes behind within seconds.
     const webm = join(t.dir, 'long.webm');
@@ -346,7 +346,8 @@ describe('live', () => {
     const end = ended(id);
     hub.open(id, { kind: 'live', maxSeconds: 300 });
     const { url } = signStreamUrl(t.gw.ctx.mediaUrls, id, 60);
-    const good = listen(url);
+    const LISTENERS = 20;
+    const goods = Array.from({ length: LISTENERS }, () => listen(url));
     // The slow speaker: asks, then never reads. Python, because Node cannot shrink a socket's
     // receive buffer, and on loopback the kernel would otherwise absorb the whole test stream.
     const slow = spawn('python3', ['-c', [
@@ -358,19 +359,24 @@ describe('live', () => {
       `s.sendall(b'GET ${url} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')`,
       'time.sleep(120)',
     ].join('\n')], { stdio: 'ignore' });
-    await expect.poll(() => hub.stats(id)?.listeners ?? 0, { timeout: 5000 }).toBe(2);
+    await expect.poll(() => hub.stats(id)?.listeners ?? 0, { timeout: 10_000 }).toBe(LISTENERS + 1);
+    const cpu0 = process.cpuUsage();
     const { ws, opened } = await wsConnect(`/api/broadcasts/${id}/live`, admin);
     await opened;
     const t0 = Date.now();
     for (let i = 0; i < bytes.length; i += 4096) ws.send(bytes.subarray(i, i + 4096));
     ws.close(1000, 'done');
-    const [e, g] = await Promise.all([end, good]).finally(() => slow.kill());
+    const [e, ...all] = await Promise.all([end, ...goods]).finally(() => slow.kill());
+    const cpu = process.cpuUsage(cpu0);
+    const g = all[0]!;
+    for (const other of all) expect(other.body.equals(g.body)).toBe(true);
     expect(e.reason).toBe('finished');
     expect(e.stats.dropped).toBe(1);
     const d = await decode(g.body, 'fast.mp3');
     expect(d.seconds).toBeGreaterThan(119);
     expect(g.body.length).toBe(e.stats.bytesEncoded);
-    console.log(`[streams] fast live: ${bytes.length} B webm -> ${e.stats.bytesEncoded} B MP3 (${d.seconds.toFixed(1)} s) in ${Date.now() - t0} ms; the listener that stopped reading was dropped`);
+    console.log(`[streams] fast live: ${bytes.length} B webm -> ${e.stats.bytesEncoded} B MP3 (${d.seconds.toFixed(1)} s) in ${Date.now() - t0} ms to ${LISTENERS} listeners (${(e.stats.bytesOut / 1e6).toFixed(1)} MB); `
+      + `node CPU (hub, ws, listeners' reads) ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms; the listener that stopped reading was dropped`);
   }, 90_000);
 
   it('refuses a WebSocket for an id with no open live stream, a relay, a second microphone, and no session', async () => {
@@ -387,7 +393,11 @@ describe('live', () => {
     const c2 = await relay.closed;
     expect(c2.code).toBe(LIVE_CLOSE.busy);
     expect(c2.reason).toMatch(/^params\.id: broadcast relay-2 is not live/);
-    await hub.close('relay-2', 'test');
+    const relayEnd = ended('relay-2');
+    const closing = Date.now();
+    await hub.close('relay-2', 'cancelled by test');
+    expect(await relayEnd).toMatchObject({ reason: 'closed', detail: 'cancelled by test' });
+    expect(Date.now() - closing).toBeLessThan(5000); // 'q' (or SIGTERM while connecting), not a kill after the slack
 
     hub.open('live-2', { kind: 'live', maxSeconds: 30 });
     const first = await wsConnect('/api/broadcasts/live-2/live', admin);
