@@ -1,13 +1,17 @@
 // The gateway under test, alone in its own process so its CPU and memory are
 // not mixed with the simulator's. Configured by env (BENCH_SPEAKERS,
-// BENCH_HEARTBEAT_S), driven over IPC by bench/fleet.ts:
+// BENCH_HEARTBEAT_S, BENCH_ZONES), driven over IPC by bench/fleet.ts and bench/fanout.ts:
 //   -> ready {mqttPort, httpPort, creds}     after provisioning and start
 //   <- measure-start / -> measure-started    opens a steady-state window
 //   <- measure-stop  / -> measured {...}     closes it with the figures
 //   -> mark {marker, at}                     a marked telemetry reached the bus
 //   <- status        / -> status {...}
+//   <- usage         / -> usage {cpuS, rssMb, rssMaxMb, lagP99Ms, ...}   since the previous usage (phases)
+//   <- metrics {queries: [{name, labels}]} / -> metrics {values}
+//   <- profile-start / -> profile-started; <- profile-stop {name} / -> profile-stopped {file}  (V8 CPU profile)
 //   <- stop                                  stops the gateway, removes the temp dir, exits
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,6 +25,7 @@ export const MARK_BASE = 1_000_000_000;
 
 const n = Number(process.env.BENCH_SPEAKERS ?? 1000);
 const heartbeatS = Number(process.env.BENCH_HEARTBEAT_S ?? 3);
+const zones = process.env.BENCH_ZONES ? Number(process.env.BENCH_ZONES) : undefined;
 
 const dir = await mkdtemp(join(tmpdir(), 'gw-bench-'));
 const settings = loadSettings({
@@ -38,7 +43,7 @@ const gw = await Gateway.create(settings, { adminPassword: 'bench-admin-pw-123',
 const { ctx } = gw;
 
 const t0 = performance.now();
-const creds = await provisionInProcess(gw, { count: n });
+const creds = await provisionInProcess(gw, { count: n, zones });
 const provisionMs = performance.now() - t0;
 await gw.start();
 
@@ -64,10 +69,62 @@ const dropped = () => {
 };
 const liveFlushes = () => ctx.metrics.value('gateway_live_flushes_total');
 
+// Phases (fanout.ts): each 'usage' reports CPU, RSS peak and loop delay since the
+// previous one. Off until the first 'usage', so the fleet bench pays nothing for it.
+const phaseLag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+let phase: { cpu: NodeJS.CpuUsage; t: number; rssMax: number } | null = null;
+let phaseTimer: NodeJS.Timeout | null = null;
+let profiler: Session | null = null;
+
 process.on('message', (m: Msg) => {
   switch (m.type) {
     case 'status':
       reply({ type: 'status', online: ctx.presence.onlineCount(), connected: ctx.broker?.connectedDevices().length ?? 0, telemetry, rss: process.memoryUsage.rss() });
+      break;
+    case 'usage': {
+      const mem = process.memoryUsage();
+      if (!phase) {
+        phaseLag.enable();
+        phaseTimer = setInterval(() => phase && (phase.rssMax = Math.max(phase.rssMax, process.memoryUsage.rss())), 100);
+        phaseTimer.unref();
+        phase = { cpu: { user: 0, system: 0 }, t: 0, rssMax: mem.rss }; // since process start
+      }
+      const cpu = process.cpuUsage(phase.cpu);
+      const secs = (performance.now() - phase.t) / 1000;
+      reply({
+        type: 'usage', seconds: secs, cpuS: (cpu.user + cpu.system) / 1e6, cpuPct: ((cpu.user + cpu.system) / 1e6 / secs) * 100,
+        rssMb: mem.rss / 2 ** 20, rssMaxMb: Math.max(phase.rssMax, mem.rss) / 2 ** 20, heapUsedMb: mem.heapUsed / 2 ** 20,
+        lagP99Ms: lagMs(phaseLag.percentile(99)), lagMaxMs: lagMs(phaseLag.max),
+      });
+      phaseLag.reset();
+      phase = { cpu: process.cpuUsage(), t: performance.now(), rssMax: mem.rss };
+      break;
+    }
+    case 'metrics': {
+      const queries = m.queries as Array<{ name: string; labels?: Record<string, string> }>;
+      reply({ type: 'metrics', values: queries.map((q) => ctx.metrics.value(q.name, q.labels ?? {})) });
+      break;
+    }
+    case 'profile-start':
+      void (async () => {
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+        await profiler.post('Profiler.start');
+        reply({ type: 'profile-started' });
+      })();
+      break;
+    case 'profile-stop':
+      void (async () => {
+        const { profile } = await profiler!.post('Profiler.stop');
+        profiler!.disconnect();
+        profiler = null;
+        await mkdir('.tmp/bench', { recursive: true });
+        const file = `.tmp/bench/${String(m.name)}-${Date.now()}.cpuprofile`;
+        await writeFile(file, JSON.stringify(profile));
+        reply({ type: 'profile-stopped', file });
+      })();
       break;
     case 'measure-start': {
       lag.reset();

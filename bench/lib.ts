@@ -19,9 +19,10 @@ export class Child {
   private listeners: Array<(m: Msg) => void> = [];
   exited: Promise<number | null>;
 
-  constructor(readonly name: string, file: string, env: Record<string, string> = {}) {
+  /** nodeArgs go before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=.tmp/bench/prof']. */
+  constructor(readonly name: string, file: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
     const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@"';
-    this.proc = spawn('bash', ['-c', script, process.execPath, '--import', 'tsx', resolve(file)], {
+    this.proc = spawn('bash', ['-c', script, process.execPath, ...nodeArgs, '--import', 'tsx', resolve(file)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...env },
     });
@@ -92,6 +93,15 @@ export class Child {
 /** In a child: reply helper over the IPC channel. */
 export function reply(m: Msg): void {
   process.send?.(m);
+}
+
+/** p50/p90/p99/max/mean of unsorted values (NaN when empty). */
+export function summary(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number; min: number; mean: number } {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99),
+    max: s.at(-1) ?? NaN, min: s[0] ?? NaN, mean: s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN,
+  };
 }
 
 export function percentile(sorted: number[], p: number): number {

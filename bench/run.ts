@@ -1,6 +1,7 @@
 // Benchmark runner: `npm run bench` runs every benchmark with its defaults;
 // `npm run bench -- <name> [options]` runs one, e.g.
 //   npm run bench -- fleet --speakers 1000,5000,10000
+//   npm run bench -- fanout --speakers 1000,10000
 // Results are printed and written as JSON under .tmp/bench/ (gitignored).
 // Benchmarks report figures and PASS/FAIL against targets; they never fail the
 // build (tests do not assert on performance).
@@ -15,6 +16,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'N simulated speakers against a gateway child process: CPU, RSS, event-loop delay, flushes, heartbeat latency '
       + '(--speakers 1000,5000 --heartbeat-real 30 --compression 10 --window 20 --samples 200 --per-shard 5000 --concurrency 200)',
     run: async (argv) => (await import('./fleet.js')).fleetBench(argv),
+  },
+  fanout: {
+    describe: 'one broadcast to N speakers in 20 hamlets, by zone topics and by device topics: command delivery, command-to-ack, download MB/s, '
+      + 'play-start skew, gateway CPU/RSS (--speakers 1000 --zones 20 --seconds 45 --lead <auto> --modes zones,devices --per-shard 5000 --profile)',
+    run: async (argv) => (await import('./fanout.js')).fanoutBench(argv),
   },
   tts: {
     describe: 'a ~60 s Vietnamese announcement: normalise text, espeak-ng, loudness measure, normalise+encode MP3, check; time per stage (--runs 3)',
