@@ -194,6 +194,17 @@ describe('runner with an injected clock', () => {
     expect(made('y').sort((p, q) => p.playAt - q.playAt).map((b) => [b.playAt, b.status === 'cancelled'])).toEqual([[at('2026-03-09T04:00:00Z'), true], [at('2026-03-09T04:30:00Z'), false]]);
   });
 
+  it('an item added after its time today does not play late; one added for later today is pre-staged', async () => {
+    await tickAt('2026-03-10T05:05:00Z'); // 12:05 VN
+    await setProgramme([item('noon', { kind: 'daily', times: ['12:00'] }), item('half', { kind: 'daily', times: ['12:30'] })]);
+    await tickAt('2026-03-10T05:05:01Z');
+    expect(made('noon')).toHaveLength(0);
+    expect(journal('noon', '2026-03-10T05:00:00Z')).toBeUndefined();
+    expect(made('half')).toHaveLength(1);
+    const r = dayRange('2026-03-10', '2026-03-10', 'Asia/Ho_Chi_Minh');
+    expect(gw.ctx.schedule.report.occurrences(r.fromMs, r.toMs).filter((o) => o.itemId === 'noon').map((o) => o.status)).toEqual(['unrecorded']);
+  });
+
   it('fires exactly what the calendar shows over a week, incl. cron day-of-month AND day-of-week and lunar days', async () => {
     await setProgramme([
       item('weekday', { kind: 'cron', cron: '30 5 * * 1-5' }),

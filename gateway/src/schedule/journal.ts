@@ -104,6 +104,11 @@ export class ScheduleJournal {
     return this.byKey.get(key)?.final != null;
   }
 
+  /** Occurrences with an intent or a failed attempt but no terminal line (a crash or an error in between). */
+  unfinished(): OccurrenceRecord[] {
+    return [...this.byKey.values()].filter((r) => r.final === null);
+  }
+
   /** Records whose occurrence is in [fromMs, toMs), by occurrence time. */
   range(fromMs: number, toMs: number): OccurrenceRecord[] {
     return [...this.byKey.values()].filter((r) => r.occurrence >= fromMs && r.occurrence < toMs).sort((a, b) => a.occurrence - b.occurrence || a.key.localeCompare(b.key));

@@ -138,7 +138,10 @@ export class ScheduleReport {
         v.status = 'skipped';
         v.reason = p.skip;
       } else if (!rec?.final) {
-        v.status = p.at - this.o.leadMs > now || now < p.at + this.o.graceMs ? 'upcoming' : rec ? 'missed' : 'unrecorded';
+        // Mirrors the runner: an unfinished attempt is retried until the grace
+        // window ends; a past occurrence it never saw (item added later, or
+        // before the first start) was never going to play.
+        v.status = rec ? (now < p.at + this.o.graceMs ? 'upcoming' : 'missed') : p.at > now ? 'upcoming' : 'unrecorded';
       }
       out.set(key, v);
     }

@@ -169,11 +169,23 @@ export class ScheduleRunner {
     try {
       const now = this.o.now();
       const last = this.lastTick ?? now;
-      // From the previous tick (or now, after a backward jump) minus the grace
-      // window: anything not handled since is late or missed, never lost.
-      const from = Math.max(Math.min(last, now) - this.o.graceMs, now - MAX_LOOKBACK_MS);
-      const to = now + this.o.leadMs + 1;
-      for (const p of planOccurrences(this.o.items(), from, to, this.o.tz, this.o.lunar)) {
+      // Occurrences after the previous tick (or after now, after a backward
+      // jump), up to now + lead. What a forward jump or downtime skipped is in
+      // there and runs late or is journalled missed; occurrences before the
+      // previous tick are never new (an item added at 09:05 for 09:00 does
+      // not play late), except the ones the journal says are unfinished.
+      const from = Math.max(Math.min(last, now), now - MAX_LOOKBACK_MS) + 1;
+      const items = this.o.items();
+      const due = planOccurrences(items, from, now + this.o.leadMs + 1, this.o.tz, this.o.lunar);
+      const seen = new Set(due.map((p) => occurrenceKey(p.item.id, p.at)));
+      for (const rec of this.o.journal.unfinished()) {
+        if (seen.has(rec.key)) continue;
+        const item = items.find((i) => i.id === rec.item);
+        const p = item ? planOccurrences([item], rec.occurrence, rec.occurrence + 1, this.o.tz, this.o.lunar)[0] : undefined;
+        if (p) due.push(p);
+        else await this.o.journal.append({ key: rec.key, item: rec.item, occurrence: new Date(rec.occurrence).toISOString(), event: 'skipped', reason: item ? 'item rescheduled' : 'item removed' });
+      }
+      for (const p of due) {
         if (p.at - this.o.leadMs > now) continue;
         await this.handle(p, now);
       }
