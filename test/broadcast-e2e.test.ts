@@ -3,7 +3,10 @@
 // the "firmware", ffmpeg decoding on the speakers that use ffmpeg playback,
 // proof-of-play events back through ingest. What the gateway records must
 // match what the speakers did.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket } from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -169,4 +172,73 @@ describe('broadcasts with simulated speakers', () => {
     for (const s of spk) expect(plays.get(s.id)!.find((p) => p.kind === 'failed')!.error).toBe('stopped');
     expect(t.gw.ctx.broadcasts.get(bc.id)!.status).toBe('cancelled');
   }, 30_000);
+
+  it('relay: the gateway encodes a station stream once and every targeted speaker plays it for the duration', async () => {
+    // A local "provincial station": an endless chunked MP3 of a tone, like an Icecast mount.
+    const src = join(dir, 'station.mp3');
+    await new Ffmpeg().run([...presets.lavfiInput('sine=frequency=500:duration=30'), '-ac', '1', '-b:a', '64k', presets.fileOutput(src)]);
+    const station = await readFile(src);
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'audio/mpeg' });
+      let off = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        res.write(station.subarray(off, off + 1600)); // ~5 chunks a second of 64 kbps: real time
+        off = (off + 1600) % station.length;
+      }, 200);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dai-tinh.mp3`;
+      const spk = await speakers('thon-2');
+      const bc = await t.gw.ctx.broadcasts.create({ source: { kind: 'relay', url, durationSeconds: 10 }, target: { zones: ['thon-2'] } }, 'test');
+      await until(() => spk.every((s) => kinds(s.id, bc.id).includes('started')), 'relay playing', 15_000);
+      const done = await final(bc.id, 30_000);
+      expect(done.status, JSON.stringify(await view(bc.id))).toBe('done');
+      for (const s of spk) {
+        expect(kinds(s.id, bc.id)).toEqual(['started', 'finished']);
+        // 10 s at the speakers' 64 kbps is ~80 kB; allow for the encoder's start and the cut at `until`.
+        expect(s.player.counters.streamBytes).toBeGreaterThan(40_000);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }, 60_000);
+
+  it('live: microphone chunks over the WebSocket reach the speakers within seconds, and ending the microphone ends the broadcast', async () => {
+    const webm = join(dir, 'mic.webm');
+    await new Ffmpeg().run([...presets.lavfiInput('sine=frequency=660:sample_rate=48000:duration=6'), '-c:a', 'libopus', '-b:a', '32k',
+      '-f', 'webm', '-live', '1', '-cluster_time_limit', '250', presets.fileOutput(webm)]);
+    const mic = await readFile(webm);
+    const spk = await speakers('thon-1');
+    const bc = await t.gw.ctx.broadcasts.create({ source: { kind: 'live', maxSeconds: 60 }, target: { zones: ['thon-1'] } }, 'officer');
+    const base = `http://127.0.0.1:${t.gw.httpPort}`;
+    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'x-test-pw-123' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/broadcasts/${bc.id}/live`, { headers: { cookie } });
+    await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
+    // Wait until the speakers are connected to the stream, as the officer waits for "on air".
+    await until(() => t.gw.ctx.streams.stats(bc.id)?.listeners === spk.length, 'speakers listening', 10_000);
+    const firstChunkAt = Date.now();
+    const chunk = Math.ceil(mic.length / 24); // 24 chunks of 250 ms, in real time like MediaRecorder
+    for (let off = 0; off < mic.length; off += chunk) {
+      ws.send(mic.subarray(off, off + chunk));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const started = await until(() => spk.every((s) => kinds(s.id, bc.id).includes('started')) && spk.map((s) => plays.get(s.id)!.find((p) => p.kind === 'started')!.at), 'live started');
+    ws.close();
+    const done = await final(bc.id, 20_000);
+    expect(done.status).toBe('done');
+    for (const s of spk) {
+      expect(kinds(s.id, bc.id)).toEqual(['started', 'finished']);
+      expect(s.player.counters.streamBytes).toBeGreaterThan(20_000); // ~6 s at 64 kbps is 48 kB
+    }
+    // Mouth to speaker: first microphone chunk to the speakers' first audio bytes.
+    const latency = Math.max(...started) - firstChunkAt;
+    console.log(`live latency, first chunk -> speakers playing: ${latency} ms`);
+    expect(latency).toBeLessThan(5000);
+  }, 60_000);
 });

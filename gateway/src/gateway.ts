@@ -37,6 +37,8 @@ import { defaultDictionary, loadDictionaryFile, type Dictionary } from './tts/no
 import { MediaLibrary } from './media/library.js';
 import { BroadcastStore } from './broadcast/store.js';
 import { BroadcastService } from './broadcast/service.js';
+import { StreamHub } from './broadcast/streams.js';
+import { signStreamUrl } from './http/routes/streams.js';
 import { ScheduleService } from './schedule/service.js';
 
 export interface GatewayContext {
@@ -66,6 +68,8 @@ export interface GatewayContext {
   signMediaUrl: (id: string, ttlSeconds?: number) => { url: string; exp: number };
   mediaUrls: MediaUrlSigner;
   broadcasts: BroadcastService;
+  /** Live and relay streams: one encoder each, fanned out to the speakers. */
+  streams: StreamHub;
   /** The broadcast programme: files, runner, journal, calendar and log. */
   schedule: ScheduleService;
   now: () => number;
@@ -179,6 +183,7 @@ export class Gateway {
     const mediaUrls = await MediaUrlSigner.open(join(dataDir, 'media-url.key'), now);
     const signMediaUrl = (id: string, ttlSeconds = settings.media.signedUrlTtlSeconds) => mediaUrls.sign(id, ttlSeconds);
 
+    const streams = new StreamHub({ ffmpeg, bitrateKbps: settings.media.bitrateKbps, sampleRate: settings.media.sampleRate, log: log.child({ mod: 'streams' }), now });
     const broadcastStore = await BroadcastStore.open(join(dataDir, 'broadcasts'), (err) => log.error({ err }, 'broadcast store write failed'));
     const broadcasts = new BroadcastService({
       store: broadcastStore, bus, metrics, topics, settings: settings.broadcasts,
@@ -190,8 +195,10 @@ export class Gateway {
       ttsDefaults: { voice: settings.tts.defaultVoice, rate: settings.tts.rate, pitch: settings.tts.pitch },
       publish: (topic, payload) => link.publish(topic, payload, { qos: 1 }),
       signMediaUrl,
+      streams, signStreamUrl: (id, ttl) => signStreamUrl(mediaUrls, id, ttl),
       log, now,
     });
+    streams.on('ended', (e: { id: string; reason: string; error?: string }) => broadcasts.streamEnded(e));
 
     const schedule = await ScheduleService.open({
       dir: settings.schedule.dir ? resolve(settings.schedule.dir) : join(dataDir, 'schedules'), dataDir, tz: settings.timeZone,
@@ -203,7 +210,7 @@ export class Gateway {
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, schedule, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -364,6 +371,8 @@ export class Gateway {
           log.info({ port: this.httpPort }, 'http listening');
         },
         stop: async () => {
+          // Open streams keep their HTTP responses (speakers) and WebSockets (microphone) busy: end them first.
+          await this.ctx.streams.stopAll();
           await this.app?.close();
         },
       },

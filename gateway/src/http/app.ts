@@ -21,6 +21,7 @@ import alarmRoutes from './routes/alarms.js';
 import systemRoutes from './routes/system.js';
 import mediaRoutes, { signedMediaRoutes } from './routes/media.js';
 import broadcastRoutes from './routes/broadcasts.js';
+import { streamRoutes } from './routes/streams.js';
 import scheduleRoutes from './routes/schedules.js';
 
 /**
@@ -98,6 +99,8 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     await api.register(alarmRoutes, { prefix: '/api', ctx });
     await api.register(mediaRoutes, { prefix: '/api', ctx });
     await api.register(broadcastRoutes, { prefix: '/api', ctx });
+    // Speakers' signed /stream/<id>.mp3 and the officer's microphone WebSocket (full paths inside).
+    await api.register(streamRoutes, { ctx, streams: ctx.streams });
     await api.register(scheduleRoutes, { prefix: '/api', ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
