@@ -95,6 +95,8 @@ describe('immediate broadcast to a hamlet', () => {
     const a1 = await new Firmware('spk-a1', 'thon-1').connect();
     const a2 = await new Firmware('spk-a2', 'thon-1').connect();
     const b1 = await new Firmware('spk-b1', 'thon-2').connect();
+    const updates: Array<{ id: string; status: string; counts: Record<string, number> }> = [];
+    const off = t.gw.ctx.bus.on('broadcast.updated', (v) => updates.push(v));
     const out0 = await metric('gateway_broadcast_commands_out_total{type="prefetch",route="zone"}');
     const before = Date.now();
     const res = await send({ source: { kind: 'media', mediaId }, target: { zones: ['thon-1'] } });
@@ -138,6 +140,10 @@ describe('immediate broadcast to a hamlet', () => {
       expect(typeof d.skewMs).toBe('number');
       expect(d.startedAt).not.toBeNull();
     }
+    // The dashboard's live feed (SSE broadcast.updated) ended on the final state.
+    await waitFor(() => updates.filter((u) => u.id === b.id).at(-1)?.status === 'done', 'final update');
+    expect(updates.filter((u) => u.id === b.id).at(-1)!.counts.played).toBe(2);
+    off();
     // The history lists it, newest first, with the outcome.
     const list = (await t.call({ method: 'GET', url: '/api/broadcasts', cookie: tech })).json();
     expect(list.items[0]).toMatchObject({ id: b.id, status: 'done' });
