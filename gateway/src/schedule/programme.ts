@@ -105,7 +105,11 @@ export function parseProgramme(name: string, text: string): ParseResult {
   } catch (err) {
     return { ok: false, errors: [`${name}: cannot parse: ${(err as Error).message.split('\n')[0]}`] };
   }
-  if (!validateFile(data)) return { ok: false, errors: formatErrors(validateFile.errors).map((e) => `${name}:${e}`) };
+  if (!validateFile(data)) {
+    // An if/then wrapper only says "must match then schema"; the inner error says why.
+    const useful = (validateFile.errors ?? []).filter((e) => e.keyword !== 'if');
+    return { ok: false, errors: formatErrors(useful.length ? useful : validateFile.errors).map((e) => `${name}:${e}`) };
+  }
   const p = data as ProgrammeFile;
   const errors: string[] = [];
   const seen = new Set<string>();
