@@ -6,6 +6,8 @@
 // America/New_York so Vietnam time has to be applied by the page, not the OS.
 // Screenshots land in .tmp/e2e-screenshots/.
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -314,5 +316,30 @@ describe('officer workspace in a real browser', () => {
     expect(await outcome(page, id!, 'thon-1').textContent()).toBe('Thôn 1: 2/2 loa đã phát');
     expect(await historyItem(page, id!).textContent()).toContain('Phát trực tiếp');
     await ctx.close();
+  }, 120_000);
+
+  it('relay: a station stream URL is relayed to the hamlet and the broadcast ends when the station does', async () => {
+    // The "station": a plain HTTP server with an 8-second WAV (the gateway's ffmpeg reads it in real time).
+    const wav = beepsWav(8);
+    const station = createServer((_req, res) => res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': wav.length }).end(wav));
+    await new Promise<void>((r) => station.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(station.address() as AddressInfo).port}/vov1.wav`;
+    try {
+      const { ctx, page } = await officerPage();
+      await page.getByRole('radio', { name: 'Tiếp sóng' }).check();
+      await page.getByLabel('Địa chỉ luồng phát (http/https)').fill(url);
+      await page.getByLabel('Thời lượng tiếp sóng (phút)').fill('1');
+      await tile(page, 'thon-2').click();
+      await page.getByTestId('send').click();
+      const id = await sentId(page);
+      const thon2 = creds.filter((c) => c.zoneId === 'thon-2').map((c) => c.id);
+      await until(() => thon2.every((d) => plays.some((e) => e.deviceId === d && e.broadcastId === id && e.kind === 'finished')), 'the relay played to its end in Thôn 2', 60_000);
+      await eventually(() => historyItem(page, id).getAttribute('data-status'), 30_000).toBe('done');
+      expect(await outcome(page, id, 'thon-2').textContent()).toBe('Thôn 2: 2/2 loa đã phát');
+      expect(await historyItem(page, id).textContent()).toContain('Tiếp sóng');
+      await ctx.close();
+    } finally {
+      station.close();
+    }
   }, 120_000);
 });
