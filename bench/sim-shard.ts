@@ -24,6 +24,9 @@ interface Rec {
   issuedAt: number;
   route: 'zone' | 'device';
   duplicates: number;
+  /** Download + SHA-256 check finished (the ack goes out now). */
+  verifiedAt?: number;
+  /** The broker has the ack (PUBACK back at the speaker). */
   ackAt?: number;
   ok?: boolean;
   error?: string;
@@ -43,6 +46,14 @@ const bcOf = (cmdId: string) => /^bc-([0-9a-f]{16})-p$/.exec(cmdId)?.[1];
 
 function track(f: Fleet): void {
   for (const s of f.speakers) {
+    // Timing only: the speaker emits 'ack' after PUBACK, so the end of download+verify is taken here.
+    const prefetch = s.player.prefetch.bind(s.player);
+    s.player.prefetch = async (cmd) => {
+      const r = await prefetch(cmd);
+      const rec = typeof cmd.broadcastId === 'string' ? tracked.get(cmd.broadcastId)?.get(s.id) : undefined;
+      if (rec && rec.verifiedAt === undefined) rec.verifiedAt = Date.now();
+      return r;
+    };
     s.on('command', ({ cmd, duplicate, topic }) => {
       const bid = typeof cmd.broadcastId === 'string' ? cmd.broadcastId : null;
       if (!bid || cmd.type !== 'prefetch') return;
@@ -145,10 +156,13 @@ process.on('message', (m: Msg) => {
         duplicates: rs.reduce((a, r) => a + r.duplicates, 0),
         deliveryMs: rs.map((r) => r.recvAt - r.issuedAt),
         recvAt: rs.map((r) => r.recvAt),
-        // receive -> ack on the broker: download + SHA-256 + ack publish, as the speaker saw it
-        localAckMs: rs.filter((r) => r.ackAt !== undefined).map((r) => r.ackAt! - r.recvAt),
+        // receive -> downloaded and verified, as the speaker saw it
+        downloadMs: rs.filter((r) => r.verifiedAt !== undefined).map((r) => r.verifiedAt! - r.recvAt),
+        verifiedAt: rs.filter((r) => r.verifiedAt !== undefined).map((r) => r.verifiedAt!),
+        // downloaded -> PUBACK of the ack back at the speaker
+        ackRoundTripMs: rs.filter((r) => r.ackAt !== undefined && r.verifiedAt !== undefined).map((r) => r.ackAt! - r.verifiedAt!),
         ackAt: rs.filter((r) => r.ackAt !== undefined).map((r) => r.ackAt!),
-        ackedBeforePlayAt: rs.filter((r) => r.ackAt !== undefined && r.ackAt <= r.playAt).length,
+        ackedBeforePlayAt: rs.filter((r) => r.verifiedAt !== undefined && r.verifiedAt <= r.playAt).length,
         // [skew, start order in this shard]
         starts: rs.filter((r) => r.startAt !== undefined).map((r) => [r.skew!, r.startSeq!, r.startAt!]),
         finished: rs.filter((r) => r.finishAt !== undefined).length,
