@@ -95,7 +95,7 @@ export function parseFanoutArgs(argv: string[]): FanoutOptions {
  * figure, and are counted anyway). On the 2-core bench machine the whole fleet
  * downloads at ~40-65 MB/s: ~6 s for 1,000 speakers and a 30 s clip.
  */
-const autoLeadS = (n: number) => Math.max(10, Math.ceil(5 + n * 0.012));
+const autoLeadS = (n: number) => Math.max(10, Math.ceil(5 + n * 0.015));
 
 // --- HTTP API client (cookie session) ----------------------------------------
 
