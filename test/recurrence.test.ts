@@ -134,3 +134,24 @@ describe('schema', () => {
     expect(formatErrors(validate.errors)).toContain('rule.days.0: must be >= 1');
   });
 });
+
+describe('zone offsets', () => {
+  it('one offset lookup per day gives the same instants as a lookup per time, also on a DST change day elsewhere', async () => {
+    const { fromLocal, fromDayNumber, dayNumber } = await import('../gateway/src/schedule/zoned.js');
+    const rec: Recurrence = { rule: { kind: 'daily', times: ['00:30', '02:30', '03:15', '12:00', '23:59'] } };
+    for (const tz of [TZ, 'Europe/Berlin', 'America/New_York']) {
+      const from = utc('2026-03-01T00:00:00Z');
+      const to = utc('2026-04-05T00:00:00Z');
+      const got = occurrences(rec, from, to, tz);
+      const want: number[] = [];
+      for (let n = dayNumber(2026, 2, 28); n <= dayNumber(2026, 4, 5); n++) {
+        const d = fromDayNumber(n);
+        for (const t of ['00:30', '02:30', '03:15', '12:00', '23:59']) {
+          const ms = fromLocal(d.y, d.m, d.d, Number(t.slice(0, 2)), Number(t.slice(3)), tz);
+          if (ms >= from && ms < to) want.push(ms);
+        }
+      }
+      expect(iso(got), tz).toEqual(iso(want));
+    }
+  });
+});

@@ -138,6 +138,12 @@ function ymd(s: string): [number, number, number] {
   return [d.y, d.m, d.d];
 }
 
+/** The zone's UTC offset at an instant, minutes. */
+function offsetAt(ms: number, tz: string): number {
+  const l = toLocal(ms, tz);
+  return Math.round((Date.UTC(l.y, l.m - 1, l.d, l.hh, l.mm) - Math.floor(ms / 60_000) * 60_000) / 60_000);
+}
+
 /** Every occurrence in [fromMs, toMs), ascending, as UTC epoch ms. */
 export function occurrences(rec: Recurrence, fromMs: number, toMs: number, tz: string, lunar?: SolarToLunar, limit = 10_000): number[] {
   const at = compile(rec, lunar);
@@ -146,8 +152,14 @@ export function occurrences(rec: Recurrence, fromMs: number, toMs: number, tz: s
   const last = toLocal(toMs, tz);
   for (let n = dayNumber(first.y, first.m, first.d); n <= dayNumber(last.y, last.m, last.d); n++) {
     const d = fromDayNumber(n);
-    for (const minutes of at(d)) {
-      const t = fromLocal(d.y, d.m, d.d, Math.floor(minutes / 60), minutes % 60, tz);
+    const mins = at(d);
+    if (!mins.length) continue;
+    // One zone lookup per day: without a UTC-offset change that day (Viet Nam
+    // has had none since 1975) every time is midnight + minutes.
+    const midnight = fromLocal(d.y, d.m, d.d, 0, 0, tz);
+    const steady = offsetAt(midnight, tz) === offsetAt(midnight + 86_400_000 - 60_000, tz);
+    for (const minutes of mins) {
+      const t = steady ? midnight + minutes * 60_000 : fromLocal(d.y, d.m, d.d, Math.floor(minutes / 60), minutes % 60, tz);
       if (t >= fromMs && t < toMs) {
         out.push(t);
         if (out.length >= limit) return out;

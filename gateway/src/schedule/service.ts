@@ -9,7 +9,7 @@ import type { MediaItem } from '../media/library.js';
 import type { Zone } from '../core/types.js';
 import { ProgrammeEditor } from './editor.js';
 import { ScheduleJournal } from './journal.js';
-import { solarToLunar } from './lunar.js';
+import { memoSolarToLunar } from './lunar.js';
 import { findConflicts, ProgrammeStore, type Conflict, type ProgrammeState } from './programme.js';
 import { ScheduleReport, type ReportPort } from './report.js';
 import { ScheduleRunner, type BroadcastPort, type FiringStep } from './runner.js';
@@ -48,20 +48,21 @@ export class ScheduleService {
   readonly runner: ScheduleRunner;
   readonly report: ScheduleReport;
   private started = false;
+  private readonly lunar = memoSolarToLunar();
 
   private constructor(private readonly o: ScheduleServiceOptions, readonly journal: ScheduleJournal) {
     this.programme = new ProgrammeStore(o.dir, (s) => this.changed(s), o.log);
     this.editor = new ProgrammeEditor(this.programme);
     const items = () => this.programme.state().items;
     this.runner = new ScheduleRunner({
-      journal, broadcasts: o.broadcasts, items, tz: o.tz, lunar: solarToLunar,
+      journal, broadcasts: o.broadcasts, items, tz: o.tz, lunar: this.lunar,
       mediaSeconds: async (id) => (await o.media.get(id))?.durationSeconds ?? null,
       leadMs: o.settings.leadMinutes * 60_000, graceMs: o.settings.graceMinutes * 60_000, tickMs: o.settings.tickSeconds * 1000,
       lateStartMs: o.lateStartMs, stateFile: join(o.dataDir, 'schedule-state.json'), log: o.log, now: o.now, onStep: o.onStep,
     });
     this.report = new ScheduleReport({
       journal, broadcasts: o.broadcasts, broadcastIds: (k) => this.runner.broadcastIds(k), items, sources: () => this.programme.state().sources,
-      zones: o.zones, speakersIn: o.speakersIn, tz: o.tz, lunar: solarToLunar,
+      zones: o.zones, speakersIn: o.speakersIn, tz: o.tz, lunar: this.lunar,
       leadMs: o.settings.leadMinutes * 60_000, graceMs: o.settings.graceMinutes * 60_000, now: o.now,
     });
   }
@@ -102,7 +103,7 @@ export class ScheduleService {
   /** Overlaps on a shared hamlet from now on (optionally only those involving one item). */
   conflicts(itemId?: string): Conflict[] {
     const now = this.o.now();
-    const all = findConflicts(this.state().items, now, now + CONFLICT_DAYS * 86_400_000, this.o.tz, solarToLunar);
+    const all = findConflicts(this.state().items, now, now + CONFLICT_DAYS * 86_400_000, this.o.tz, this.lunar);
     return itemId ? all.filter((c) => c.a === itemId || c.b === itemId) : all;
   }
 
