@@ -303,10 +303,14 @@ describe('officer workspace in a real browser', () => {
     const thon1 = creds.filter((c) => c.zoneId === 'thon-1').map((c) => c.id);
     // The gateway re-encodes the browser's opus to MP3 and the speakers receive it.
     await until(() => thon1.every((d) => fleet.get(d)!.counters.streamBytes > 4000), 'stream bytes at both speakers of Thôn 1', 30_000);
+    // On air: the form that described it is locked and there is no second Send.
+    expect(await page.getByLabel('Tối đa (phút)').isDisabled()).toBe(true);
+    expect(await page.getByTestId('send').count()).toBe(0);
     await shoot(page, 'officer-live');
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByRole('button', { name: 'Dừng phát' }).click();
     await eventually(() => page.getByText('Đã kết thúc phát trực tiếp.').count()).toBe(1);
+    expect(await page.getByTestId('send').isEnabled()).toBe(true);
     const started = plays.filter((e) => thon1.includes(e.deviceId) && e.kind === 'started');
     const id = started.at(-1)?.broadcastId;
     expect(id).toBeTruthy();

@@ -49,6 +49,7 @@ export function ComposePage() {
   const [confirming, setConfirming] = useState(false);
   const [live, setLive] = useState<Broadcast | null>(null);
   const mic = useLiveMic();
+  const liveActive = !!live && (mic.state.phase === 'starting' || mic.state.phase === 'on');
 
   const summary = useData(() => api<ZoneSummary[]>('/api/zones/summary'), []);
   const speakers = useData(() => api<Device[]>('/api/devices', { query: { type: 'speaker' } }), []);
@@ -135,6 +136,8 @@ export function ComposePage() {
         if (priority === 'emergency') setConfirming(true);
         else void send();
       }}>
+        {/* While the microphone is on air the form is locked: the broadcast it describes is already live. */}
+        <fieldset class="plain" disabled={liveActive}>
         <section class="card" aria-labelledby="c-src">
           <h2 id="c-src">{t('compose.source')}</h2>
           <div class="segmented" role="radiogroup" aria-labelledby="c-src">
@@ -261,11 +264,12 @@ export function ComposePage() {
           <FieldError error={errFor('priority') ?? errFor('volume')} testid="err-priority" />
         </section>
 
+        </fieldset>
+
         <div class="send-bar">
           <ErrorText error={otherErr} />
-          {live ? (
-            <LiveControls state={mic.state} onStop={mic.stop} />
-          ) : (
+          {live && <LiveControls state={mic.state} onStop={mic.stop} broadcastId={live.id} />}
+          {!liveActive && (
             <button type="submit" class={`btn ${priority === 'emergency' ? 'btn-emergency' : 'btn-primary'}`} disabled={busy} data-testid="send">
               <Icon name={priority === 'emergency' ? 'alert' : 'speaker'} /> {busy ? t('compose.sending') : kind === 'live' ? t('compose.liveStart') : t('compose.send')}
             </button>
@@ -291,8 +295,11 @@ function FieldError({ error, testid, lead }: { error: unknown; testid: string; l
   );
 }
 
-function LiveControls({ state, onStop }: { state: ReturnType<typeof useLiveMic>['state']; onStop: () => void }) {
+function LiveControls({ state, onStop, broadcastId }: { state: ReturnType<typeof useLiveMic>['state']; onStop: () => void; broadcastId: string }) {
   const now = useNow(1000);
+  const details = (
+    <a href={`/broadcasts/${encodeURIComponent(broadcastId)}`} onClick={(e) => { e.preventDefault(); navigate(`/broadcasts/${encodeURIComponent(broadcastId)}`); }}>{t('bc.open')}</a>
+  );
   if (state.phase === 'starting') return <p role="status">{t('compose.liveStarting')}</p>;
   if (state.phase === 'on') {
     return (
@@ -303,7 +310,8 @@ function LiveControls({ state, onStop }: { state: ReturnType<typeof useLiveMic>[
     );
   }
   if (state.phase === 'error') return <p class="error" role="alert"><Icon name="alert" /> {t('compose.liveMicError', { message: state.message })}</p>;
-  return <p role="status" class="ok-inline">{t('compose.liveEnded')}</p>;
+  if (state.phase === 'idle') return null;
+  return <p role="status"><span class="ok-inline">{t('compose.liveEnded')}</span> {details}</p>;
 }
 
 interface TextProps {
