@@ -46,7 +46,7 @@ export function BroadcastPage({ id, role }: { id: string; role: Role }) {
       <section class="card" aria-labelledby="bd-facts">
         <h2 id="bd-facts" class="sr-only">{x.title}</h2>
         <dl class="facts facts-stack">
-          <dt>{t('bc.source')}</dt><dd>{t(`compose.kind.${x.source.kind}`)}{x.source.url ? ` · ${x.source.url}` : ''}</dd>
+          <dt>{t('bc.source')}</dt><dd>{t(`bc.kind.${x.source.kind}`)}{x.source.url ? ` · ${x.source.url}` : ''}</dd>
           {x.source.text && <><dt>{t('compose.text')}</dt><dd class="pre">{x.source.text}</dd></>}
           <dt>{t('compose.at')}</dt><dd>{formatDateTime(x.playAt)}</dd>
           <dt>{t('bc.validUntil')}</dt><dd>{formatDateTime(x.validUntil)}</dd>

@@ -54,7 +54,7 @@ export function BroadcastsPage({ role }: { role: Role }) {
               </span>
             </div>
             <p class="muted bc-meta">
-              {t('bc.playAt', { time: formatDateTime(b.playAt) })} · {t(`compose.kind.${b.source.kind}`)} · {t('bc.by', { name: b.createdBy })}
+              {t('bc.playAt', { time: formatDateTime(b.playAt) })} · {t(`bc.kind.${b.source.kind}`)} · {t('bc.by', { name: b.createdBy })}
             </p>
             {b.error && <p class="error-inline">{t('bc.failedReason', { error: b.error })}</p>}
             <ZoneOutcomes broadcast={b} />
