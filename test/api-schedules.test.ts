@@ -67,6 +67,8 @@ describe('programme edits through the API', () => {
     expect(a.statusCode, a.body).toBe(201);
     expect(a.json()).toMatchObject({ item: { id: 'ban-tin-toi', enabled: true, priority: 'normal', durationMinutes: 30, file: 'programme.yaml' }, conflicts: [] });
     expect(fileText('programme.yaml')).toContain('id: ban-tin-toi');
+    // Laid out like the shipped example, times and dates quoted.
+    expect(fileText('programme.yaml')).toContain(`  - id: ban-tin-toi\n    title: Chương trình ban-tin-toi\n    recurrence:\n      rule: { kind: dates, dates: [ "${soon}" ], times: [ "19:00" ] }\n`);
     // 19:15 to every hamlet overlaps 19:00-19:30 on thôn 1.
     const b = await api('POST', '/api/schedules', officer, item('canh-bao-bao', { recurrence: { rule: { kind: 'dates', dates: [soon], times: ['19:15'] } }, targets: { all: true }, priority: 'emergency' }));
     expect(b.statusCode, b.body).toBe(201);

@@ -6,7 +6,7 @@
 // that would make the file invalid is refused and nothing is written.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDocument, isSeq, isMap } from 'yaml';
+import { parseDocument, isSeq, isMap, visit, type Document } from 'yaml';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { parseProgramme, type ProgrammeItem, type ProgrammeState, type ProgrammeStore } from './programme.js';
 
@@ -112,6 +112,26 @@ export class ProgrammeEditor {
   }
 }
 
+/** An item in the layout of the shipped example: rule, content and targets on one line each. */
+function itemNode(doc: Document, item: ProgrammeItem): unknown {
+  const node = doc.createNode(item);
+  if (!isMap(node)) return node;
+  const rec = node.get('recurrence', true);
+  if (isMap(rec)) for (const k of ['rule', 'exceptRanges', 'except']) flow(rec.get(k, true));
+  flow(node.get('content', true));
+  flow(node.get('targets', true));
+  // "05:30" and dates quoted, as in the example: YAML 1.1 readers take 05:30 for a number.
+  visit(node, {
+    Scalar(_key, sc) {
+      if (typeof sc.value === 'string' && /^(\d\d:\d\d|\d{4}-\d\d-\d\d)$/.test(sc.value)) sc.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return node;
+}
+const flow = (n: unknown) => {
+  if (isMap(n) || isSeq(n)) n.flow = true;
+};
+
 /** Applies the change to the YAML document, touching only the items that changed. */
 function editYaml(text: string, before: ProgrammeItem[], after: ProgrammeItem[], oldId?: string): string {
   const doc = parseDocument(text);
@@ -121,6 +141,8 @@ function editYaml(text: string, before: ProgrammeItem[], after: ProgrammeItem[],
     seq = doc.get('items');
   }
   const nodes = (seq as { items: unknown[] }).items;
+  // `items: []` (a new file) would make every item one flow line.
+  if (!nodes.length) (seq as { flow?: boolean }).flow = false;
   const idOf = (n: unknown) => (isMap(n) ? String(n.get('id')) : '');
   const afterIds = new Set(after.map((i) => i.id));
   // Deletions (and the replaced id of a rename).
@@ -131,8 +153,8 @@ function editYaml(text: string, before: ProgrammeItem[], after: ProgrammeItem[],
   const beforeById = new Map(before.map((i) => [i.id, i]));
   for (const item of after) {
     const at = nodes.findIndex((n) => idOf(n) === item.id || (oldId !== undefined && idOf(n) === oldId && !afterIds.has(oldId)));
-    if (at < 0) nodes.push(doc.createNode(item));
-    else if (JSON.stringify(beforeById.get(idOf(nodes[at]))) !== JSON.stringify(item)) nodes[at] = doc.createNode(item);
+    if (at < 0) nodes.push(itemNode(doc, item));
+    else if (JSON.stringify(beforeById.get(idOf(nodes[at]))) !== JSON.stringify(item)) nodes[at] = itemNode(doc, item);
   }
   return doc.toString({ lineWidth: 0 });
 }
