@@ -134,6 +134,11 @@ describe('runner with an injected clock', () => {
     expect(occ.map((o) => [o.itemId, o.localTime, o.late])).toEqual([['c', '07:00', false], ['d', '07:05', true], ['e', '07:40', false]]);
     // d started late and is past its playAt: "playing" once the broadcast service has ticked.
     expect([occ[0]!.status, ['late', 'playing'].includes(occ[1]!.status), occ[2]!.status]).toEqual(['missed', true, 'prestaged']);
+    // And /metrics counts them by outcome.
+    const m = gw.ctx.metrics;
+    expect(m.value('gateway_schedule_occurrences', { outcome: 'missed' })).toBeGreaterThanOrEqual(2); // a (jump) and c
+    expect(m.value('gateway_schedule_occurrences', { outcome: 'late' })).toBeGreaterThanOrEqual(2); // b and d
+    expect(m.value('gateway_schedule_items')).toBe(3);
   });
 
   it('journals disabled items and exception dates as skipped, and an item that cannot be created as failed, then missed', async () => {

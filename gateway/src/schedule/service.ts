@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MediaItem } from '../media/library.js';
 import type { Zone } from '../core/types.js';
+import type { Metrics } from '../core/metrics.js';
 import { ProgrammeEditor } from './editor.js';
 import { ScheduleJournal } from './journal.js';
 import { memoSolarToLunar } from './lunar.js';
@@ -36,6 +37,7 @@ export interface ScheduleServiceOptions {
   lateStartMs: number;
   log: Logger;
   now: () => number;
+  metrics?: Metrics;
   onStep?: (step: FiringStep, key: string) => void;
 }
 
@@ -70,7 +72,22 @@ export class ScheduleService {
   static async open(o: ScheduleServiceOptions): Promise<ScheduleService> {
     const journal = await ScheduleJournal.open(join(o.dataDir, 'schedule-journal.log'), o.now);
     if (journal.skipped) o.log.warn({ lines: journal.skipped }, 'schedule journal: skipped unreadable lines');
-    return new ScheduleService(o, journal);
+    const s = new ScheduleService(o, journal);
+    s.registerMetrics();
+    return s;
+  }
+
+  private registerMetrics(): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    m.gauge('gateway_schedule_items', 'Programme items that run (enabled, from valid files or their last good version)', () => this.state().items.filter((i) => i.enabled).length);
+    m.gauge('gateway_schedule_invalid_files', 'Programme files with errors (their last good version runs)', () => Object.values(this.state().files).filter((f) => f.errors.length).length);
+    m.gauge('gateway_schedule_occurrences', 'Journalled occurrences by outcome (prestaged, late, missed, skipped, cancelled; unfinished)', () => {
+      const by = new Map<string, number>();
+      for (const r of this.journal.range(0, Number.MAX_SAFE_INTEGER)) by.set(r.final ?? 'unfinished', (by.get(r.final ?? 'unfinished') ?? 0) + 1);
+      return [...by].map(([outcome, value]) => ({ labels: { outcome }, value }));
+    });
+    m.gauge('gateway_schedule_tick_seconds', 'Duration of the last scheduler tick', () => this.runner.lastTickMs / 1000);
   }
 
   get dir(): string {
