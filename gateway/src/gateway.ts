@@ -205,7 +205,7 @@ export class Gateway {
       settings: settings.schedule, broadcasts, media,
       zones: () => registry.zones(),
       speakersIn: (zoneId) => registry.devices({ zoneId, type: 'speaker' }).length,
-      lateStartMs: settings.broadcasts.immediateLeadMs, log, now,
+      lateStartMs: settings.broadcasts.immediateLeadMs, log, now, metrics,
     });
 
     const ctx: GatewayContext = {
