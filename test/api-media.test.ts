@@ -185,14 +185,14 @@ describe('upload', () => {
     expect(json.statusCode).toBe(415);
   });
 
-  it('roles: no session 401; chairman and technician may not create (403); technician may list', async () => {
+  it('roles: no session 401; chairman and technician may not create (403); both may list and listen', async () => {
     expect((await upload(undefined, 'x', wav)).statusCode).toBe(401);
     const ch = await upload(chairman, 'x', wav);
     expect(ch.statusCode).toBe(403);
     expect(ch.json().code).toBe('forbidden');
     expect((await t.call({ method: 'POST', url: '/api/tts/render', cookie: tech, payload: { text: 'a', title: 'a' } })).statusCode).toBe(403);
     expect((await t.call({ method: 'POST', url: '/api/tts/preview', cookie: chairman, payload: { text: 'a' } })).statusCode).toBe(403);
-    expect((await t.call({ method: 'GET', url: '/api/media', cookie: chairman })).statusCode).toBe(403);
+    expect((await t.call({ method: 'GET', url: '/api/media', cookie: chairman })).statusCode).toBe(200);
     expect((await t.call({ method: 'GET', url: '/api/media', cookie: tech })).statusCode).toBe(200);
   });
 

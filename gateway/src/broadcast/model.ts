@@ -83,6 +83,8 @@ export interface ZoneOutcome {
   zoneId: string | null;
   targets: number;
   acked: number;
+  /** Playing now (or interrupted by a higher priority, waiting to replay). */
+  playing: number;
   played: number;
   failed: number;
   missed: number;
@@ -94,9 +96,10 @@ export function zoneOutcomes(ds: Iterable<Delivery>): ZoneOutcome[] {
   const by = new Map<string | null, ZoneOutcome>();
   for (const d of ds) {
     let z = by.get(d.zoneId);
-    if (!z) by.set(d.zoneId, (z = { zoneId: d.zoneId, targets: 0, acked: 0, played: 0, failed: 0, missed: 0, pending: 0 }));
+    if (!z) by.set(d.zoneId, (z = { zoneId: d.zoneId, targets: 0, acked: 0, playing: 0, played: 0, failed: 0, missed: 0, pending: 0 }));
     z.targets++;
     if (['acked', 'playing', 'interrupted', 'played'].includes(d.state)) z.acked++;
+    if (d.state === 'playing' || d.state === 'interrupted') z.playing++;
     if (d.state === 'played') z.played++;
     if (d.state === 'failed') z.failed++;
     if (d.state === 'missed') z.missed++;

@@ -363,7 +363,8 @@ export class BroadcastService {
     const s = b.source;
     if ((s.kind !== 'relay' && s.kind !== 'live') || this.streamsOpened.has(b.id)) return;
     if (b.status !== 'sending' && b.status !== 'playing') return;
-    if (this.now() < b.playAt - STREAM_PREROLL_MS) return;
+    // Live opens at once: its encoder waits for the microphone, which the officer connects right after creating it.
+    if (s.kind === 'relay' && this.now() < b.playAt - STREAM_PREROLL_MS) return;
     this.streamsOpened.add(b.id);
     this.o.streams!.open(b.id, s.kind === 'relay' ? { kind: 'relay', url: s.url, durationSeconds: s.durationSeconds } : { kind: 'live', maxSeconds: s.maxSeconds });
   }

@@ -104,7 +104,7 @@ const broadcastSchema = {
       items: {
         type: 'object',
         properties: {
-          zoneId: { type: ['string', 'null'] }, name: { type: 'string' }, targets: { type: 'integer' }, acked: { type: 'integer' },
+          zoneId: { type: ['string', 'null'] }, name: { type: 'string' }, targets: { type: 'integer' }, acked: { type: 'integer' }, playing: { type: 'integer' },
           played: { type: 'integer' }, failed: { type: 'integer' }, missed: { type: 'integer' }, pending: { type: 'integer' },
         },
       },

@@ -25,7 +25,8 @@ import { ApiError } from '../plugins/errors.js';
 import { noContent, noQuery, responses, text } from '../schemas.js';
 
 const CREATE = ['admin', 'officer'] as const;
-const READ = ['admin', 'officer', 'technician'] as const;
+// The chairman reviews what was broadcast (history and its audio); creating stays with officers.
+const READ = ['admin', 'officer', 'technician', 'chairman'] as const;
 
 export const MEDIA_ID_PATTERN = '^[0-9a-f]{64}$';
 const mediaIdParams = {
