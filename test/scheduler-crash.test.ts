@@ -6,13 +6,14 @@
 // time. Afterwards every occurrence has exactly one broadcast and exactly one
 // terminal journal line, and no minute in between was lost.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Broadcast } from '../gateway/src/broadcast/model.js';
 import type { JournalEntry } from '../gateway/src/schedule/journal.js';
+import { isoDate, toLocal } from '../gateway/src/schedule/zoned.js';
 
 const root = resolve(import.meta.dirname, '..');
 const fixture = join(root, 'test', 'fixtures', 'schedule-runner.ts');
@@ -49,6 +50,7 @@ function run(dir: string, mode: string, killAfter?: number): Promise<Run> {
 
 describe('scheduler under kill -9', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gw-sched-crash-'));
+  const mediaId = () => /mediaId: "([0-9a-f]{64})"/.exec(readFileSync(join(dir, 'schedules', 'programme.yaml'), 'utf8'))![1];
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('never creates a broadcast twice nor loses an occurrence across SIGKILLs at the moment of firing', { timeout: 180_000 }, async () => {
@@ -64,9 +66,22 @@ describe('scheduler under kill -9', () => {
       expect(last.split(' ')[1]).toBe(step);
       killedAt.push(last.split(' ')[2]!);
     }
-    for (let i = 0; i < 4; i++) {
+    // Random moments: each round adds an item due in 2 minutes (inside the
+    // 3-minute lead, so it fires at start) and is killed 0-40 ms into that firing.
+    const added: string[] = [];
+    const interrupted: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const l = toLocal(Date.now() + 2 * 60_000, 'Asia/Ho_Chi_Minh');
+      const hhmm = `${String(l.hh).padStart(2, '0')}:${String(l.mm).padStart(2, '0')}`;
+      appendFileSync(join(dir, 'schedules', 'programme.yaml'), [
+        `  - id: r${i}`, `    title: Ngẫu nhiên ${i}`, `    recurrence: { rule: { kind: dates, dates: ["${isoDate(l)}"], times: ["${hhmm}"] } }`,
+        `    content: { kind: media, mediaId: "${mediaId()}" }`, '    targets: { zones: [thon-1] }', '    durationMinutes: 0.5', '',
+      ].join('\n'));
+      added.push(`r${i}`);
       const r = await run(dir, 'wait', Math.floor(Math.random() * 40));
       expect(r.signal, r.stderr).toBe('SIGKILL');
+      const steps = r.lines.filter((x) => x.startsWith('step ') && x.includes(`programme:r${i}:`)).map((x) => x.split(' ')[1]);
+      if (!steps.includes('after-journal')) interrupted.push(`r${i}:${steps.pop() ?? 'none'}`);
     }
     const final = await run(dir, 'none');
     expect(final.code, `${final.stderr}\n${final.lines.join('\n')}`).toBe(0);
@@ -91,10 +106,11 @@ describe('scheduler under kill -9', () => {
     expect(new Set(broadcasts.map((b) => b.idempotencyKey))).toEqual(new Set(keys));
     // The occurrences the kills interrupted each ended with exactly one broadcast.
     for (const k of killedAt) expect(perKey.get(k), k).toBe(1);
+    // Every item added before a random kill got its one broadcast.
+    for (const id of added) expect(keys.filter((k) => k.startsWith(`programme:${id}:`)), id).toHaveLength(1);
     // No minute lost between the first and the last occurrence handled.
-    const times = keys.map((k) => Date.parse(k.split(':').slice(2).join(':')));
+    const times = keys.filter((k) => k.startsWith('programme:moi-phut:')).map((k) => Date.parse(k.split(':').slice(2).join(':')));
     for (let t = times[0]!; t <= times[times.length - 1]!; t += 60_000) expect(keys, new Date(t).toISOString()).toContain(`programme:moi-phut:${new Date(t).toISOString()}`);
-    const restarts = 3 + 4 + 1;
-    console.log(`scheduler-crash: ${restarts} starts on one data dir, ${3 + 4} SIGKILLs (3 at a firing step), ${keys.length} occurrences, ${broadcasts.length} broadcasts, ${journal.length} journal lines`);
+    console.log(`scheduler-crash: ${3 + added.length + 1} starts on one data dir, ${3 + added.length} SIGKILLs (3 at a firing step, ${added.length} 0-40 ms into one; cut short: ${interrupted.join(' ') || 'none'}), ${keys.length} occurrences, ${broadcasts.length} broadcasts, ${journal.length} journal lines`);
   });
 });
