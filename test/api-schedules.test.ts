@@ -60,6 +60,10 @@ describe('programme edits through the API', () => {
     const r = await api('POST', '/api/schedules', tech, item('khong-duoc'));
     expect(r.statusCode).toBe(403);
     expect((await api('DELETE', '/api/schedules/khong-duoc', chairman)).statusCode).toBe(403);
+    // Every route is in the OpenAPI document, with its response schemas.
+    const doc = (await api('GET', '/docs/json', admin)).json();
+    for (const path of ['/api/schedules', '/api/schedules/{id}', '/api/schedules/{id}/disable', '/api/schedules/occurrences', '/api/schedules/log', '/api/schedules/log.csv']) expect(doc.paths[path], path).toBeDefined();
+    expect(Object.keys(doc.paths['/api/schedules/log.csv'].get.responses['200'].content)).toEqual(['text/csv']);
   });
 
   it('creates an item in its file, reports overlaps on a shared hamlet, names the field of a bad item', async () => {
@@ -102,6 +106,14 @@ describe('programme edits through the API', () => {
     expect((await api('DELETE', '/api/schedules/canh-bao-bao', officer)).statusCode).toBe(404);
     expect(fileText('programme.yaml')).not.toContain('canh-bao-bao');
     expect((await api('GET', '/api/schedules', tech)).json().items.map((i: { id: string }) => i.id)).toEqual(['ban-tin-toi']);
+    // A rename replaces the item in place.
+    expect((await api('POST', '/api/schedules', officer, item('doi-ten'))).statusCode).toBe(201);
+    const renamed = await api('PUT', '/api/schedules/doi-ten', officer, item('da-doi-ten'));
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect((await api('GET', '/api/schedules', tech)).json().items.map((i: { id: string }) => i.id)).toEqual(['ban-tin-toi', 'da-doi-ten']);
+    expect(fileText('programme.yaml')).not.toContain('id: doi-ten');
+    expect((await api('PUT', '/api/schedules/da-doi-ten', officer, item('ban-tin-toi'))).statusCode).toBe(409);
+    expect((await api('DELETE', '/api/schedules/da-doi-ten', officer)).statusCode).toBe(204);
   });
 
   it('reloads a hand-edited file without restart; an invalid one shows file:path: message and its last good version keeps running', async () => {
