@@ -328,12 +328,6 @@ export class Gateway {
         },
       },
       {
-        // After broadcasts (it creates them); a restart finds its journal and the broadcasts' idempotency keys.
-        name: 'schedule',
-        start: () => this.ctx.schedule.start(),
-        stop: () => this.ctx.schedule.stop(),
-      },
-      {
         // Last of the MQTT side: from here on every device message has a listener.
         name: 'device admission',
         start: () => { if (broker) broker.acceptDevices = true; },
@@ -360,6 +354,13 @@ export class Gateway {
           }
         },
         stop: () => {},
+      },
+      {
+        // After broadcasts (it creates them) and media (whose start clears the
+        // render work folder: a TTS occurrence pre-staged at start renders there).
+        name: 'schedule',
+        start: () => this.ctx.schedule.start(),
+        stop: () => this.ctx.schedule.stop(),
       },
       {
         name: 'http',
