@@ -8,6 +8,7 @@
 //   <- status        / -> status {...}
 //   <- usage         / -> usage {cpuS, rssMb, rssMaxMb, lagP99Ms, ...}   since the previous usage (phases)
 //   <- metrics {queries: [{name, labels}]} / -> metrics {values}
+//   <- create-broadcast {input} / -> created {id, ms}   ctx.broadcasts.create, for a body over the HTTP limit
 //   <- profile-start / -> profile-started; <- profile-stop {name} / -> profile-stopped {file}  (V8 CPU profile)
 //   <- stop                                  stops the gateway, removes the temp dir, exits
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -105,6 +106,17 @@ process.on('message', (m: Msg) => {
       reply({ type: 'metrics', values: queries.map((q) => ctx.metrics.value(q.name, q.labels ?? {})) });
       break;
     }
+    case 'create-broadcast':
+      void (async () => {
+        const t = performance.now();
+        try {
+          const b = await ctx.broadcasts.create(m.input as Parameters<typeof ctx.broadcasts.create>[0], 'admin');
+          reply({ type: 'created', id: b.id, ms: performance.now() - t });
+        } catch (err) {
+          reply({ type: 'created', error: (err as Error).message });
+        }
+      })();
+      break;
     case 'profile-start':
       void (async () => {
         profiler = new Session();
