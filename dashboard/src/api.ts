@@ -17,7 +17,7 @@ export function onUnauthorized(fn: () => void): void {
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
   query?: Record<string, string | undefined>;
   /** Statuses whose JSON body is a result, not an error (commands: 502 failed, 504 timeout). */
@@ -55,6 +55,20 @@ export async function api<T>(path: string, o: RequestOptions = {}): Promise<T> {
 }
 
 /** A multipart upload (media): the same errors as api(), the browser sets the boundary. */
+/** POST a JSON body, get audio back (the listen-first preview); errors as api(). */
+export async function apiAudio(path: string, body: unknown): Promise<Blob> {
+  let res: Response;
+  try {
+    res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: { accept: 'audio/mpeg, application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, 'network', 'network error');
+  }
+  if (res.ok) return res.blob();
+  const e = ((await res.json().catch(() => null)) ?? {}) as Partial<ApiErrorBody>;
+  if (res.status === 401) unauthorized();
+  throw new ApiError(res.status, e.code ?? `http_${res.status}`, e.message ?? res.statusText, e.field);
+}
+
 export async function apiForm<T>(path: string, form: FormData): Promise<T> {
   let res: Response;
   try {

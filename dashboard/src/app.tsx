@@ -21,14 +21,21 @@ import { ComposePage } from './pages/compose.js';
 import { BroadcastsPage } from './pages/broadcasts.js';
 import { BroadcastPage } from './pages/broadcast.js';
 import { LibraryPage } from './pages/library.js';
+import { ScheduleWeekPage } from './pages/schedule-week.js';
+import { ScheduleItemPage } from './pages/schedule-item.js';
+import { ScheduleReportPage } from './pages/schedule-report.js';
 
-type PageId = 'home' | 'compose' | 'broadcasts' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'users';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'users';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
   home: { path: '/home', label: 'nav.home', roles: ['chairman'] },
   compose: { path: '/broadcasts/new', label: 'nav.compose', roles: ['officer', 'admin'] },
   broadcasts: { path: '/broadcasts', label: 'nav.broadcasts', roles: ['officer', 'admin', 'chairman', 'technician'] },
+  schedule: { path: '/schedules', label: 'nav.schedule', roles: ['officer', 'admin', 'chairman', 'technician'] },
+  scheduleReport: { path: '/schedules/report', label: 'nav.scheduleReport', roles: ['officer', 'admin', 'chairman', 'technician'] },
+  /** Not in the menu: /schedules/new and /schedules/:id. */
+  scheduleItem: { path: '/schedules/new', label: 'sched.new', roles: ['officer', 'admin'] },
   library: { path: '/library', label: 'nav.library', roles: ['officer', 'admin'] },
   devices: { path: '/devices', label: 'nav.devices', roles: ['technician', 'admin', 'officer'] },
   alarms: { path: '/alarms', label: 'nav.alarms', roles: ['technician', 'admin', 'officer'] },
@@ -36,15 +43,18 @@ const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> 
   adminDevices: { path: '/admin/devices', label: 'nav.adminDevices', roles: ['admin', 'technician'] },
   users: { path: '/admin/users', label: 'nav.users', roles: ['admin'] },
 };
-const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'users'];
+const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'users'];
 
 export function landing(role: Role): string {
   if (role === 'officer') return PAGES.compose.path;
   return role === 'technician' || role === 'admin' ? PAGES.devices.path : PAGES.home.path;
 }
 
-function match(path: string): { page: PageId; deviceId?: string; broadcastId?: string } | null {
+function match(path: string): { page: PageId; deviceId?: string; broadcastId?: string; scheduleId?: string } | null {
   for (const id of NAV_ORDER) if (PAGES[id].path === path) return { page: id };
+  if (path === PAGES.scheduleItem.path) return { page: 'scheduleItem' };
+  const item = /^\/schedules\/([^/]+)$/.exec(path);
+  if (item) return { page: 'scheduleItem', scheduleId: decodeURIComponent(item[1]!) };
   const dev = /^\/devices\/([^/]+)$/.exec(path);
   if (dev) return { page: 'devices', deviceId: decodeURIComponent(dev[1]!) };
   const bc = /^\/broadcasts\/([^/]+)$/.exec(path);
@@ -130,6 +140,9 @@ export function App() {
       home: () => <HomePage session={session} />,
       compose: () => <ComposePage />,
       broadcasts: () => <BroadcastsPage role={role} />,
+      schedule: () => <ScheduleWeekPage role={role} />,
+      scheduleReport: () => <ScheduleReportPage />,
+      scheduleItem: () => <ScheduleItemPage id={m.scheduleId} />,
       library: () => <LibraryPage role={role} />,
       devices: () => <DevicesPage role={role} />,
       alarms: () => <AlarmsPage role={role} />,
@@ -178,7 +191,7 @@ export function App() {
       <nav class="nav" aria-label={t('nav.label')}>
         <ul>
           {NAV_ORDER.filter((id) => PAGES[id].roles.includes(role)).map((id) => {
-            const active = m?.page === id;
+            const active = m?.page === id || (id === 'schedule' && m?.page === 'scheduleItem');
             return (
               <li key={id}>
                 <a

@@ -87,3 +87,48 @@ export interface MediaItem {
   source: { kind: 'upload' | 'announcement'; format?: string; text?: string; spokenText?: string; voice?: string; repeat?: number };
 }
 export interface TtsPreview { text: string; changes: Array<{ from: string; to: string; kind: string }> }
+
+// The broadcast programme (GET/POST /api/schedules, occurrences, log; gateway/src/schedule/).
+export type ScheduleKind = 'tts' | 'media' | 'playlist' | 'relay';
+export type Rule =
+  | { kind: 'cron'; cron: string }
+  | { kind: 'daily'; times: string[] }
+  | { kind: 'weekly'; days: number[]; times: string[] }
+  | { kind: 'dates'; dates: string[]; times: string[] }
+  | { kind: 'range'; from: string; to: string; times: string[]; days?: number[] }
+  | { kind: 'every'; n: number; start: string; times: string[] }
+  | { kind: 'lunar'; days: number[]; months?: number[]; leap?: boolean; times: string[] };
+export type RuleKind = Rule['kind'];
+export interface Recurrence { rule: Rule; except?: string[]; exceptRanges?: Array<{ from: string; to: string }> }
+export type ScheduleContent =
+  | { kind: 'tts'; text: string; voice?: string }
+  | { kind: 'media'; mediaId: string }
+  | { kind: 'playlist'; mediaIds: string[] }
+  | { kind: 'relay'; url: string };
+export type ScheduleTargets = { all: true } | { zones: string[] };
+export interface ProgrammeItem {
+  id: string; title: string; enabled: boolean; recurrence: Recurrence; content: ScheduleContent;
+  targets: ScheduleTargets; priority: Priority; durationMinutes: number;
+}
+export interface ScheduleConflict { a: string; b: string; at: string; zones: string[] | 'all' }
+export interface ProgrammeFileState { name: string; errors: string[]; usingLastGood: boolean }
+export interface ProgrammeState {
+  dir: string; timeZone: string; leadMinutes?: number; graceMinutes?: number;
+  items: Array<ProgrammeItem & { file: string }>; files: ProgrammeFileState[]; conflicts: ScheduleConflict[];
+}
+export interface ScheduleEditReply { item: ProgrammeItem & { file: string }; conflicts: ScheduleConflict[] }
+export type OccurrenceStatus = 'upcoming' | 'skipped' | 'prestaged' | 'late' | 'playing' | 'played' | 'partial' | 'failed' | 'missed' | 'cancelled' | 'unrecorded';
+export interface Occurrence {
+  key: string; itemId: string; title: string; file: string | null; at: string; endsAt: string; localDate: string; localTime: string;
+  kind: ScheduleKind | null; priority: Priority | null; targets: ScheduleTargets | null; durationMinutes: number | null;
+  status: OccurrenceStatus; late: boolean; reason: string | null; error: string | null; broadcastIds: string[];
+}
+export interface LogZone {
+  zoneId: string | null; name: string; targets: number; played: number; failed: number; missed: number; pending: number;
+  firstStartedAt: string | null; lastFinishedAt: string | null;
+}
+export interface LogEntry {
+  key: string | null; itemId: string | null; origin: 'programme' | 'manual'; title: string; kind: string | null; priority: Priority | null;
+  scheduledAt: string; localDate: string; localTime: string; status: OccurrenceStatus; late: boolean; broadcastIds: string[];
+  durationSeconds: number | null; reason: string | null; error: string | null; zones: LogZone[];
+}
