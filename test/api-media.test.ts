@@ -69,6 +69,28 @@ afterAll(async () => {
 });
 
 describe('tts preview', () => {
+  it('renders a listen-first MP3 without adding it to the library or leaving work files', async () => {
+    const before = (await t.call({ method: 'GET', url: '/api/media', cookie: officer })).json().length;
+    const res = await t.call({ method: 'POST', url: '/api/tts/preview-audio', cookie: officer, payload: { text: 'Nghe thử: UBND xã họp lúc 7h30.', chime: true } });
+    expect(res.statusCode, res.body.slice(0, 200)).toBe(200);
+    expect(res.headers['content-type']).toBe('audio/mpeg');
+    expect(res.headers['cache-control']).toBe('no-store');
+    const f = join(t.dir, 'preview.mp3');
+    await writeFile(f, res.rawPayload);
+    const probe = await ff.probeAudio(f);
+    expect(probe.audio.codecName).toBe('mp3');
+    expect(probe.durationSeconds).toBeGreaterThan(2); // chime + speech
+    expect((await t.call({ method: 'GET', url: '/api/media', cookie: officer })).json().length).toBe(before);
+    await new Promise((r) => setTimeout(r, 100));
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(t.dir, 'media', 'tmp')).catch(() => [])).toEqual([]);
+    // Same rules as render: officers only, a named field on bad input.
+    expect((await t.call({ method: 'POST', url: '/api/tts/preview-audio', cookie: tech, payload: { text: 'a' } })).statusCode).toBe(403);
+    const bad = await t.call({ method: 'POST', url: '/api/tts/preview-audio', cookie: officer, payload: { text: '' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/body\.text/);
+  });
+
   it('returns the normalised Vietnamese text and each change', async () => {
     const res = await t.call({ method: 'POST', url: '/api/tts/preview', cookie: officer, payload: { text: 'Họp lúc 14h30 ngày 15/3/2025 tại UBND xã, phòng 105.' } });
     expect(res.statusCode, res.body).toBe(200);

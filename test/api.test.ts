@@ -112,7 +112,7 @@ describe('access control', () => {
     // Public: login, the health check and the dashboard's static files (they carry no data; see test/api-dashboard.test.ts),
     // and the devices' media download, whose signed expiring URL is its access check (see test/api-media.test.ts).
     expect(routes.filter((r) => r.config?.public).map((r) => `${r.method} ${r.url}`).sort())
-      .toEqual(['GET /', 'GET /*', 'GET /assets/*', 'GET /healthz', 'GET /media/:file', 'POST /api/auth/login']);
+      .toEqual(['GET /', 'GET /*', 'GET /assets/*', 'GET /healthz', 'GET /media/:file', 'GET /stream/:file', 'POST /api/auth/login']);
     const guarded = routes.filter((r) => !r.config?.public);
     expect(guarded.length).toBeGreaterThanOrEqual(22);
     expect(guarded.map((r) => r.url)).toEqual(expect.arrayContaining(['/metrics', '/docs/', '/docs/json']));

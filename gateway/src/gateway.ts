@@ -301,6 +301,24 @@ export class Gateway {
         },
       },
       {
+        // Before broadcasts: its start clears media/tmp, where a broadcast re-rendered after a restart works.
+        name: 'media',
+        start: async () => {
+          const { media, tts } = this.ctx;
+          const removed = await media.removeTemp();
+          if (removed) log.info({ removed }, 'media: removed work files left by an earlier run');
+          if (!tts.voices().includes(settings.tts.defaultVoice)) {
+            log.warn({ voice: settings.tts.defaultVoice, voices: tts.voices() }, 'tts.defaultVoice is not a voice of the engine; renders without a voice will fail');
+          }
+          if (tts instanceof EspeakEngine) {
+            // A missing espeak-ng or voice must not keep the speakers' gateway down: warn, renders then fail with 502.
+            const missing = await tts.missingVoices().catch((err: Error) => [`(${err.message})`]);
+            if (missing.length) log.warn({ missing }, 'tts: espeak-ng voices missing; text announcements will fail');
+          }
+        },
+        stop: () => {},
+      },
+      {
         name: 'mqtt broker',
         start: async () => {
           if (broker) await broker.start();
@@ -336,23 +354,6 @@ export class Gateway {
       {
         name: 'users',
         start: () => this.ensureAdmin(),
-        stop: () => {},
-      },
-      {
-        name: 'media',
-        start: async () => {
-          const { media, tts } = this.ctx;
-          const removed = await media.removeTemp();
-          if (removed) log.info({ removed }, 'media: removed work files left by an earlier run');
-          if (!tts.voices().includes(settings.tts.defaultVoice)) {
-            log.warn({ voice: settings.tts.defaultVoice, voices: tts.voices() }, 'tts.defaultVoice is not a voice of the engine; renders without a voice will fail');
-          }
-          if (tts instanceof EspeakEngine) {
-            // A missing espeak-ng or voice must not keep the speakers' gateway down: warn, renders then fail with 502.
-            const missing = await tts.missingVoices().catch((err: Error) => [`(${err.message})`]);
-            if (missing.length) log.warn({ missing }, 'tts: espeak-ng voices missing; text announcements will fail');
-          }
-        },
         stop: () => {},
       },
       {

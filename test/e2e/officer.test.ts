@@ -134,11 +134,13 @@ describe('officer workspace in a real browser', () => {
     await eventually(() => spoken.textContent()).toMatch(/ủy ban nhân dân xã/i);
     expect(await spoken.textContent()).toMatch(/hai mươi lăm tháng mười một năm hai nghìn không trăm hai mươi sáu/i);
 
-    // Listen: rendered by the gateway, played by the browser's <audio> from /api/media/:id/audio.
+    // Listen: rendered by the gateway (POST /api/tts/preview-audio, not stored), played by the browser's <audio>.
+    const libraryBefore = (await t.gw.ctx.media.list()).length;
     await page.getByTestId('listen').click();
     const audio = page.getByTestId('preview-audio');
-    await eventually(() => audio.getAttribute('src'), 60_000).toMatch(/^\/api\/media\/[0-9a-f]{64}\/audio$/);
+    await eventually(() => audio.getAttribute('src'), 60_000).toMatch(/^blob:/);
     await eventually(() => audio.evaluate((a: HTMLAudioElement) => a.readyState >= 1 && a.duration > 1 && !a.error)).toBe(true);
+    expect((await t.gw.ctx.media.list()).length).toBe(libraryBefore); // drafts do not fill the library
 
     // Two hamlets on the hamlet picture.
     await tile(page, 'thon-1').click();

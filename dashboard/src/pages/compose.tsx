@@ -5,7 +5,7 @@
 // The API validates; its error names the field (`body.playAt: ...`) and is
 // shown next to that field.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, mediaAudioUrl } from '../api.js';
+import { api, apiAudio, ApiError, mediaAudioUrl } from '../api.js';
 import { t } from '../i18n/index.js';
 import { formatDateTime, fromZoneInput, toZoneInput } from '../format.js';
 import { useLive, useNow } from '../live.js';
@@ -326,7 +326,8 @@ function TextSource({ text, setText, title, chime, setChime, repeat, setRepeat, 
   const [spokenErr, setSpokenErr] = useState<unknown>(null);
   const [working, setWorking] = useState(false);
   const [rendering, setRendering] = useState(false);
-  const [item, setItem] = useState<MediaItem | null>(null);
+  /** The last "listen first" render: an object URL of the MP3 (not stored in the library) and its length. */
+  const [item, setItem] = useState<{ url: string; durationSeconds: number } | null>(null);
   const [renderErr, setRenderErr] = useState<unknown>(null);
   const audio = useRef<HTMLAudioElement>(null);
   const seq = useRef(0);
@@ -351,8 +352,19 @@ function TextSource({ text, setText, title, chime, setChime, repeat, setRepeat, 
     setRenderErr(null);
     setRendering(true);
     try {
-      const it = await api<MediaItem>('/api/tts/render', { method: 'POST', body: { text, title: title.slice(0, 200), chime, repeat, pauseSeconds: repeat > 1 ? pause : 0 } });
-      setItem(it);
+      const blob = await apiAudio('/api/tts/preview-audio', { text, chime, repeat, pauseSeconds: repeat > 1 ? pause : 0 });
+      const url = URL.createObjectURL(blob);
+      const durationSeconds = await new Promise<number>((ok) => {
+        const a = new Audio();
+        a.preload = 'metadata';
+        a.onloadedmetadata = () => ok(Number.isFinite(a.duration) ? a.duration : 0);
+        a.onerror = () => ok(0);
+        a.src = url;
+      });
+      setItem((old) => {
+        if (old) URL.revokeObjectURL(old.url);
+        return { url, durationSeconds };
+      });
     } catch (e) {
       setRenderErr(e);
     } finally {
@@ -401,7 +413,7 @@ function TextSource({ text, setText, title, chime, setChime, repeat, setRepeat, 
           <Icon name="speaker" /> {rendering ? t('compose.listening') : t('compose.listen')}
         </button>
         {item && <span class="muted">{t('compose.listenReady', { duration: formatClock(item.durationSeconds) })}</span>}
-        <audio ref={audio} controls preload="auto" src={item ? mediaAudioUrl(item.id) : undefined} data-testid="preview-audio" class={item ? '' : 'sr-only'} />
+        <audio ref={audio} controls preload="auto" src={item ? item.url : undefined} data-testid="preview-audio" class={item ? '' : 'sr-only'} />
       </div>
       <ErrorText error={renderErr} />
     </>

@@ -229,6 +229,27 @@ export class MediaLibrary {
    */
   async renderAnnouncement(req: AnnouncementRequest): Promise<AnnouncementResult> {
     const started = Date.now();
+    const p = await this.produce(req);
+    const ts = Date.now();
+    const stored = await this.store(p.tmp, p.result, p.title, req.createdBy, p.source);
+    const storeMs = Date.now() - ts;
+    return { ...stored, spokenText: p.spokenText, changes: p.changes, timings: { ttsMs: p.ttsMs, ...p.result.timings, storeMs, totalMs: Date.now() - started } };
+  }
+
+  /**
+   * The same render, not stored: the officer's "listen first" while still
+   * editing the text must not fill the library with drafts. The caller owns
+   * the returned MP3 file and removes it after sending it.
+   */
+  async previewAnnouncement(req: AnnouncementRequest): Promise<{ file: string; spokenText?: string; durationMs: number | null }> {
+    const p = await this.produce(req);
+    return { file: p.tmp, spokenText: p.spokenText, durationMs: p.result.outputDecodedMs ?? null };
+  }
+
+  /** Speech (or a stored item) with chimes and repeats, normalised and encoded to a temp MP3. */
+  private async produce(req: AnnouncementRequest): Promise<{
+    tmp: string; result: NormaliseResult; spokenText?: string; changes: Change[]; ttsMs: number; title: string; source: MediaItem['source'];
+  }> {
     const r = assertValid<AnnouncementRequest>(validateAnnouncement, req, 'invalid announcement');
     if ((r.text === undefined) === (r.mediaId === undefined)) throw new ValidationError(['text: give either text or mediaId, not both or neither'], 'invalid announcement');
     const repeat = r.repeat ?? 1;
@@ -283,14 +304,14 @@ export class MediaLibrary {
       const graph = `${parts.join(';')};${labels.map((l) => `[${l}]`).join('')}concat=n=${labels.length}:v=0:a=1[prog]`;
       // Announcements are speech (TTS, or a stored item already at the target) plus chimes: the fast path.
       const { tmp, result } = await this.encode({ inputs: fileInput(speech), graph }, this.o.speechPath === 'fast' ? 'speech' : 'two-pass');
-      const ts = Date.now();
       const title = r.title ?? (spokenText !== undefined ? excerpt(r.text!) : `Announcement of ${r.mediaId!.slice(0, 12)}`);
-      const stored = await this.store(tmp, result, title, r.createdBy, {
-        kind: 'announcement', text: r.text, spokenText, mediaId: r.mediaId, voice: r.text !== undefined ? r.voice ?? this.o.tts!.voices()[0] : undefined,
-        repeat, pauseSeconds, chime: chimeOpts,
-      });
-      const storeMs = Date.now() - ts;
-      return { ...stored, spokenText, changes, timings: { ttsMs, ...result.timings, storeMs, totalMs: Date.now() - started } };
+      return {
+        tmp, result, spokenText, changes, ttsMs, title,
+        source: {
+          kind: 'announcement', text: r.text, spokenText, mediaId: r.mediaId, voice: r.text !== undefined ? r.voice ?? this.o.tts!.voices()[0] : undefined,
+          repeat, pauseSeconds, chime: chimeOpts,
+        },
+      };
     } finally {
       if (cleanup) await unlink(cleanup).catch(() => {});
     }

@@ -20,7 +20,8 @@ export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../../../dashboar
  * plugins, no framing, no <base> hijack.
  */
 export const DASHBOARD_CSP = [
-  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+  // media-src blob: the listen-first preview is fetched with the session and played from an object URL.
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'", "media-src 'self' blob:",
   "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 

@@ -81,9 +81,58 @@ const mediaItemSchema = {
 
 const audioResponse = { content: { 'audio/mpeg': { schema: { type: 'string', format: 'binary' } } } } as const;
 
+const renderBody = {
+  type: 'object', additionalProperties: false, required: ['text', 'title'],
+  properties: {
+    text: text(MAX_TEXT_CHARS),
+    title: text(200),
+    voice: { type: 'string', minLength: 1, maxLength: 64, description: 'default: tts.defaultVoice' },
+    rate: { type: 'integer', minimum: RATE_RANGE.min, maximum: RATE_RANGE.max, description: 'words per minute; default: tts.rate' },
+    pitch: { type: 'integer', minimum: PITCH_RANGE.min, maximum: PITCH_RANGE.max, description: 'default: tts.pitch' },
+    chime: {
+      description: 'true: a chime before; or say where',
+      anyOf: [
+        { type: 'boolean' },
+        { type: 'object', additionalProperties: false, properties: { before: { type: 'boolean' }, after: { type: 'boolean' } } },
+      ],
+    },
+    repeat: { type: 'integer', minimum: 1, maximum: 10 },
+    pauseSeconds: { type: 'number', minimum: 0, maximum: 60, description: 'between repeats' },
+    style,
+  },
+} as const;
+
 interface RenderBody {
   text: string; title: string; voice?: string; rate?: number; pitch?: number;
   chime?: boolean | { before?: boolean; after?: boolean }; repeat?: number; pauseSeconds?: number; style?: 'north' | 'south';
+}
+
+/** The library's request from an HTTP body, with the tts.* defaults and the chosen reading style. */
+function announcementRequest(b: Omit<RenderBody, 'title'> & { title?: string }, createdBy: string) {
+  return (ctx: GatewayContext) => {
+    const s = ctx.settings.tts;
+    const wanted = b.style ?? s.style;
+    // The library normalises in the northern style; for another, the text goes in already normalised.
+    const pre = wanted === 'north' ? null : normalize(b.text, { dict: ctx.ttsDictionary, style: wanted });
+    return {
+      text: pre ? pre.text : b.text,
+      normalizeText: pre === null,
+      title: b.title,
+      voice: b.voice ?? s.defaultVoice,
+      rate: b.rate ?? s.rate,
+      pitch: b.pitch ?? s.pitch,
+      chime: typeof b.chime === 'boolean' ? { before: b.chime } : b.chime,
+      repeat: b.repeat,
+      pauseSeconds: b.pauseSeconds,
+      createdBy,
+    };
+  };
+}
+
+/** The library names its own fields (voice: ...); the client's are in the body. */
+function bodyFields(err: unknown): never {
+  if (err instanceof ValidationError) throw new ValidationError(err.errors.map((e) => `body.${e}`), 'invalid announcement');
+  throw err;
 }
 
 /** Lower case without diacritics ("Thông báo" ~ "thong bao") for title search. */
@@ -116,54 +165,33 @@ export default async function mediaRoutes(app: FastifyInstance, { ctx }: { ctx: 
     schema: {
       summary: 'Speak a text (normalised first), with optional chimes and repeats, and store it: 201 new, 200 already in the library', tags: ['media'],
       querystring: noQuery,
-      body: {
-        type: 'object', additionalProperties: false, required: ['text', 'title'],
-        properties: {
-          text: text(MAX_TEXT_CHARS),
-          title: text(200),
-          voice: { type: 'string', minLength: 1, maxLength: 64, description: 'default: tts.defaultVoice' },
-          rate: { type: 'integer', minimum: RATE_RANGE.min, maximum: RATE_RANGE.max, description: 'words per minute; default: tts.rate' },
-          pitch: { type: 'integer', minimum: PITCH_RANGE.min, maximum: PITCH_RANGE.max, description: 'default: tts.pitch' },
-          chime: {
-            description: 'true: a chime before; or say where',
-            anyOf: [
-              { type: 'boolean' },
-              { type: 'object', additionalProperties: false, properties: { before: { type: 'boolean' }, after: { type: 'boolean' } } },
-            ],
-          },
-          repeat: { type: 'integer', minimum: 1, maximum: 10 },
-          pauseSeconds: { type: 'number', minimum: 0, maximum: 60, description: 'between repeats' },
-          style,
-        },
-      },
+      body: renderBody,
       response: responses({ 200: mediaItemSchema, 201: mediaItemSchema }),
     },
   }, async (request, reply) => {
     const b = request.body;
-    const s = ctx.settings.tts;
-    const wanted = b.style ?? s.style;
-    // The library normalises in the northern style; for another, the text goes in already normalised.
-    const pre = wanted === 'north' ? null : normalize(b.text, { dict: ctx.ttsDictionary, style: wanted });
     request.auditDetail = { title: b.title };
-    const r = await ctx.media.renderAnnouncement({
-      text: pre ? pre.text : b.text,
-      normalizeText: pre === null,
-      title: b.title,
-      voice: b.voice ?? s.defaultVoice,
-      rate: b.rate ?? s.rate,
-      pitch: b.pitch ?? s.pitch,
-      chime: typeof b.chime === 'boolean' ? { before: b.chime } : b.chime,
-      repeat: b.repeat,
-      pauseSeconds: b.pauseSeconds,
-      createdBy: request.user!.username,
-    }).catch((err: unknown) => {
-      // The library names its own fields (voice: ...); the client's are in the body.
-      if (err instanceof ValidationError) throw new ValidationError(err.errors.map((e) => `body.${e}`), 'invalid announcement');
-      throw err;
-    });
+    const r = await ctx.media.renderAnnouncement(announcementRequest(b, request.user!.username)(ctx)).catch(bodyFields);
     request.auditTarget = r.item.id;
     request.auditDetail = { title: b.title, duplicate: r.duplicate };
     return reply.code(r.duplicate ? 200 : 201).send(r.item);
+  });
+
+  app.post<{ Body: Omit<RenderBody, 'title'> & { title?: string } }>('/tts/preview-audio', {
+    config: { roles: CREATE },
+    schema: {
+      summary: 'Listen before sending: the same render as /tts/render, returned as MP3 and not stored in the library', tags: ['media'],
+      querystring: noQuery,
+      body: { ...renderBody, required: ['text'] },
+      response: responses({ 200: audioResponse }),
+    },
+  }, async (request, reply) => {
+    const p = await ctx.media.previewAnnouncement(announcementRequest(request.body, request.user!.username)(ctx)).catch(bodyFields);
+    const size = (await stat(p.file)).size;
+    const stream = createReadStream(p.file);
+    // Removed once sent (or the client went away): previews never pile up in media/tmp.
+    stream.on('close', () => void unlink(p.file).catch(() => {}));
+    return reply.type('audio/mpeg').header('content-length', String(size)).header('cache-control', 'no-store').send(stream);
   });
 
   app.post('/media', {
