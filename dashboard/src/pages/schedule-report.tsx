@@ -92,7 +92,7 @@ export function ScheduleReportPage() {
         </h2>
         {log.data && (
           <p class="muted" data-testid="report-summary">
-            {t('report.summary', { total: entries.length, played: count(['played']), partial: count(['partial', 'playing', 'late']), missed: count(['missed', 'failed', 'unrecorded']) })}
+            {t('report.summary', { total: entries.length, played: count(['played']), partial: count(['partial', 'playing', 'late']), missed: count(['missed', 'failed']) })}
             {' · '}{t('report.printedAt', { time: formatDateTime(Date.now()) })}
           </p>
         )}
