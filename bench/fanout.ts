@@ -489,7 +489,7 @@ function report(r: SizeResult, log: (s: string) => void): void {
     ['  speaker ack -> PUBACK p50 / p99 (ms)', (m) => `${f1(m.ackRoundTripMs.p50)} / ${f1(m.ackRoundTripMs.p99)}`, null],
     ['download total (MB)', (m) => f1(m.download.bytes / 2 ** 20), null],
     ['download window (s) / throughput (MB/s)', (m) => `${f2(m.download.seconds)} / ${f1(m.download.mbPerS)}`, (m) => m.download.mbPerS],
-    ['acked / downloaded before playAt', (m) => `${m.acked} / ${m.ackedBeforePlayAt}`, null],
+    ['acked / verified ok before playAt', (m) => `${m.acked} / ${m.ackedBeforePlayAt}`, null],
     ['start skew p50 / p99 / max (ms)', (m) => pct(m.skewMs), (m) => m.skewMs.p99],
     ['start spread max-min (ms)', (m) => f0(m.spreadMs), (m) => m.spreadMs],
     ['  per shard: first-start skew (ms)', (m) => m.shardStarts.map((s) => f0(s.firstSkewMs)).join(', '), null],

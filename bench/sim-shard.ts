@@ -26,6 +26,7 @@ interface Rec {
   duplicates: number;
   /** Download + SHA-256 check finished (the ack goes out now). */
   verifiedAt?: number;
+  verifiedOk?: boolean;
   /** The broker has the ack (PUBACK back at the speaker). */
   ackAt?: number;
   ok?: boolean;
@@ -51,7 +52,10 @@ function track(f: Fleet): void {
     s.player.prefetch = async (cmd) => {
       const r = await prefetch(cmd);
       const rec = typeof cmd.broadcastId === 'string' ? tracked.get(cmd.broadcastId)?.get(s.id) : undefined;
-      if (rec && rec.verifiedAt === undefined) rec.verifiedAt = Date.now();
+      if (rec && rec.verifiedAt === undefined) {
+        rec.verifiedAt = Date.now();
+        rec.verifiedOk = r.ok;
+      }
       return r;
     };
     s.on('command', ({ cmd, duplicate, topic }) => {
@@ -162,7 +166,7 @@ process.on('message', (m: Msg) => {
         // downloaded -> PUBACK of the ack back at the speaker
         ackRoundTripMs: rs.filter((r) => r.ackAt !== undefined && r.verifiedAt !== undefined).map((r) => r.ackAt! - r.verifiedAt!),
         ackAt: rs.filter((r) => r.ackAt !== undefined).map((r) => r.ackAt!),
-        ackedBeforePlayAt: rs.filter((r) => r.verifiedAt !== undefined && r.verifiedAt <= r.playAt).length,
+        ackedBeforePlayAt: rs.filter((r) => r.verifiedOk && r.verifiedAt! <= r.playAt).length,
         // [skew, start order in this shard]
         starts: rs.filter((r) => r.startAt !== undefined).map((r) => [r.skew!, r.startSeq!, r.startAt!]),
         finished: rs.filter((r) => r.finishAt !== undefined).length,
