@@ -155,6 +155,66 @@ describe('the broadcast programme in a real browser', () => {
     await ctx.close();
   }, 120_000);
 
+  it('an overlap on a shared hamlet is marked on both items; editing the time clears it; a field error shows under its field; pause and delete reach the file', async () => {
+    const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
+    // A Monday 05:40 item in Thôn 2 overlaps the 05:30 bulletin (15 minutes) there.
+    const created = await page.evaluate(async () => {
+      const r = await fetch('/api/schedules', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: 'doc-bao-thon-2', title: 'Đọc báo thôn 2', recurrence: { rule: { kind: 'weekly', days: [1], times: ['05:40'] } },
+          content: { kind: 'tts', text: 'Điểm báo sáng thứ hai.' }, targets: { zones: ['thon-2'] }, priority: 'priority', durationMinutes: 10,
+        }),
+      });
+      return { status: r.status, body: await r.json() };
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.conflicts.map((c: { a: string; b: string; zones: string[] }) => [[c.a, c.b].sort(), c.zones])).toEqual([[['ban-tin-sang-ngay-lam-viec', 'doc-bao-thon-2'].sort(), ['thon-2']]]);
+    await page.reload();
+    const mon = inDay(page, 1, 'doc-bao-thon-2');
+    await eventually(() => mon.getAttribute('data-conflict')).toBe('true');
+    expect(await inDay(page, 1, WEEKDAY_ITEM).getAttribute('data-conflict')).toBe('true');
+    expect(await inDay(page, 1, WEEKDAY_ITEM).getByTestId('occ-conflict').textContent()).toContain('Đọc báo thôn 2');
+    expect(await inDay(page, 2, WEEKDAY_ITEM).getAttribute('data-conflict')).toBeNull();
+    expect(await mon.locator('[data-priority="priority"]').count()).toBe(1);
+    expect(await page.getByTestId('sched-conflicts').textContent()).toContain('Thôn 2');
+    await shoot(page, 'schedule-week-overlap');
+
+    // Edit from the calendar: a duration of 0 is refused under its field; 06:00 clears the overlap.
+    await mon.locator('a').click();
+    await page.getByRole('heading', { level: 1, name: 'Sửa chương trình “Đọc báo thôn 2”' }).waitFor();
+    expect(await page.getByTestId('rec-time').first().inputValue()).toBe('05:40');
+    expect(await page.getByLabel('Mã chương trình').getAttribute('readonly')).not.toBeNull();
+    await page.getByLabel('Thời lượng (phút)').fill('0');
+    await page.getByTestId('sched-save').click();
+    await eventually(() => page.getByTestId('err-duration').textContent()).toMatch(/durationMinutes/);
+    await page.getByLabel('Thời lượng (phút)').fill('10');
+    await page.getByTestId('rec-time').first().fill('06:00');
+    await page.getByTestId('sched-save').click();
+    await eventually(() => page.getByTestId('sched-saved').textContent()).toContain('Đọc báo thôn 2');
+    await eventually(() => inDay(page, 1, 'doc-bao-thon-2').getAttribute('data-time')).toBe('06:00');
+    expect(await inDay(page, 1, 'doc-bao-thon-2').getAttribute('data-conflict')).toBeNull();
+    expect(await inDay(page, 1, WEEKDAY_ITEM).getAttribute('data-conflict')).toBeNull();
+    expect(await page.getByTestId('sched-conflicts').count()).toBe(0);
+
+    // Pause: kept in the file with enabled: false, shown as not playing.
+    const row = page.locator('[data-testid="sched-items"] li[data-item="doc-bao-thon-2"]');
+    await row.getByTestId('sched-disable').click();
+    await eventually(() => row.getAttribute('data-enabled')).toBe('false');
+    await eventually(() => inDay(page, 1, 'doc-bao-thon-2').getAttribute('data-status')).toBe('skipped');
+    const inFile = () => (parseYaml(readFileSync(programmeFile(), 'utf8')) as { items: Array<{ id: string; enabled?: boolean }> }).items.find((i) => i.id === 'doc-bao-thon-2');
+    expect(inFile()?.enabled).toBe(false);
+
+    // Delete, confirmed in a dialog: gone from the list, the calendar and the file.
+    await row.getByTestId('sched-delete').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Xóa' }).click();
+    await eventually(() => row.count()).toBe(0);
+    await eventually(() => inDay(page, 1, 'doc-bao-thon-2').count()).toBe(0);
+    expect(inFile()).toBeUndefined();
+    expect(await inDay(page, 1, WEEKDAY_ITEM).count()).toBe(1);
+    await ctx.close();
+  }, 120_000);
+
   it('an invalid programme file shows its file:path: message errors in a banner, and the calendar keeps the last good items', async () => {
     const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
     await eventually(() => inDay(page, 1, WEEKDAY_ITEM).count()).toBe(1);

@@ -56,7 +56,9 @@ export function ScheduleItemPage({ id }: { id?: string }) {
     );
   }
   if (id && !existing) return state.error ? <ErrorText error={state.error} /> : <p>{t('app.loading')}</p>;
-  return <ItemForm key={id ?? 'new'} initial={existing ?? blank()} editing={!!id} />;
+  // `file` is where the item lives, not part of it: the API refuses it in the body.
+  const { file: _file, ...initial } = existing ?? { ...blank(), file: '' };
+  return <ItemForm key={id ?? 'new'} initial={initial} editing={!!id} />;
 }
 
 function ItemForm({ initial, editing }: { initial: ProgrammeItem; editing: boolean }) {
@@ -97,7 +99,12 @@ function ItemForm({ initial, editing }: { initial: ProgrammeItem; editing: boole
     setErr(null);
     setBusy(true);
     const id = item.id || slugify(item.title);
-    const body = { ...item, id, title: item.title.trim(), recurrence: cleanRecurrence(item.recurrence), ...(item.content.kind === 'relay' ? { content: { kind: 'relay' as const, url: item.content.url.trim() } } : {}) };
+    // Only the item's own fields: the API's schema allows no others.
+    const body: ProgrammeItem = {
+      id, title: item.title.trim(), enabled: item.enabled, recurrence: cleanRecurrence(item.recurrence),
+      content: item.content.kind === 'relay' ? { kind: 'relay', url: item.content.url.trim() } : item.content,
+      targets: item.targets, priority: item.priority, durationMinutes: item.durationMinutes,
+    };
     try {
       const r = editing
         ? await api<ScheduleEditReply>(`/api/schedules/${encodeURIComponent(initial.id)}`, { method: 'PUT', body })
