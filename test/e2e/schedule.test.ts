@@ -215,6 +215,45 @@ describe('the broadcast programme in a real browser', () => {
     await ctx.close();
   }, 120_000);
 
+  it('a lunar item (mùng 1 and rằm) lands on the known dates, and a Tết day off shows as not played', async () => {
+    const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
+    await page.getByTestId('sched-new').click();
+    await page.getByLabel('Tên chương trình', { exact: true }).fill('Nhắc phòng cháy ngày rằm, mùng một');
+    await page.getByLabel('Nội dung thông báo').fill('Bà con chú ý phòng chống cháy nổ khi thắp hương.');
+    await page.getByRole('radio', { name: 'Theo âm lịch' }).check();
+    expect(await page.getByRole('checkbox', { name: 'mùng 1' }).isChecked()).toBe(true);
+    expect(await page.getByRole('checkbox', { name: 'rằm (15)' }).isChecked()).toBe(true);
+    await page.getByTestId('rec-time').first().fill('18:30');
+    // Tết Bính Ngọ: mùng 1 tháng Giêng is 17/02/2026.
+    await page.getByText('Ngày nghỉ (không phát)').click();
+    await page.getByLabel('Từng ngày', { exact: true }).fill('2026-02-17');
+    await page.getByTestId('rec-except-add').click();
+    await eventually(() => page.getByTestId('rec-except-list').textContent()).toContain('17/02/2026');
+    await page.getByTestId('target-all').click();
+    await page.getByTestId('sched-save').click();
+    await eventually(() => page.getByTestId('sched-saved').count()).toBe(1);
+    const id = 'nhac-phong-chay-ngay-ram-mung-mot';
+    expect(await page.locator(`[data-testid="sched-items"] li[data-item="${id}"]`).textContent()).toContain('Âm lịch: mùng 1, rằm (15), lúc 18:30 · trừ 17/02/2026');
+
+    // The week of Tết: Tuesday 17/02 is mùng 1, a day off; nothing else that week.
+    await page.goto('/schedules?week=2026-02-18');
+    await eventually(() => page.getByTestId('week-label').getAttribute('data-week')).toBe('2026-02-16');
+    const tet = inDay(page, 2, id);
+    await eventually(() => tet.getAttribute('data-status')).toBe('skipped');
+    expect(await tet.getAttribute('data-time')).toBe('18:30');
+    expect(await tet.textContent()).toContain('ngày nghỉ');
+    expect(await page.locator(`[data-testid="week"] li[data-item="${id}"]`).count()).toBe(1);
+    // Rằm tháng Giêng: Tuesday 03/03/2026.
+    await page.getByTestId('week-next').click();
+    await page.getByTestId('week-next').click();
+    await eventually(() => page.getByTestId('week-label').getAttribute('data-week')).toBe('2026-03-02');
+    await eventually(() => inDay(page, 2, id).getAttribute('data-time')).toBe('18:30');
+    expect(await page.locator(`[data-testid="week"] li[data-item="${id}"]`).count()).toBe(1);
+    // Gone again so the later tests see only their own items at air time.
+    await page.evaluate(async (i) => { await fetch(`/api/schedules/${i}`, { method: 'DELETE' }); }, id);
+    await ctx.close();
+  }, 120_000);
+
   it('an invalid programme file shows its file:path: message errors in a banner, and the calendar keeps the last good items', async () => {
     const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
     await eventually(() => inDay(page, 1, WEEKDAY_ITEM).count()).toBe(1);
