@@ -482,7 +482,7 @@ export const en: Record<MessageKey, string> = {
   'sched.status.missed': 'Missed',
   'sched.status.skipped': 'Not played',
   'sched.status.cancelled': 'Cancelled',
-  'sched.status.unrecorded': 'Not in the programme then',
+  'sched.status.unrecorded': 'Not scheduled then',
   'sched.status.lateMark': 'late',
 
   'report.title': 'Broadcast log',

@@ -482,7 +482,7 @@ export const vi = {
   'sched.status.missed': 'Bỏ lỡ',
   'sched.status.skipped': 'Không phát',
   'sched.status.cancelled': 'Đã hủy',
-  'sched.status.unrecorded': 'Lúc đó chưa có trong lịch',
+  'sched.status.unrecorded': 'Chưa có lịch',
   'sched.status.lateMark': 'muộn',
 
   'report.title': 'Nhật ký phát',
