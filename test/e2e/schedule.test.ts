@@ -254,6 +254,41 @@ describe('the broadcast programme in a real browser', () => {
     await ctx.close();
   }, 120_000);
 
+  it('a playlist of library items is saved in the order chosen', async () => {
+    const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
+    // Two library items, rendered by the gateway's speech engine.
+    const ids = await page.evaluate(async () => {
+      const out: string[] = [];
+      for (const [title, text] of [['Nhạc hiệu đầu giờ', 'Đây là đài truyền thanh xã.'], ['Lời chào cuối buổi', 'Xin chào và hẹn gặp lại.']]) {
+        const r = await fetch('/api/tts/render', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title, text }) });
+        out.push(((await r.json()) as { id: string }).id);
+      }
+      return out;
+    });
+    expect(ids).toHaveLength(2);
+    await page.getByTestId('sched-new').click();
+    await page.getByLabel('Tên chương trình', { exact: true }).fill('Mở đầu và kết thúc buổi phát');
+    await page.getByRole('radio', { name: 'Danh sách phát' }).check();
+    const lib = (title: string) => page.locator('li[data-media]').filter({ hasText: title });
+    await eventually(() => lib('Lời chào cuối buổi').count(), 30_000).toBe(1);
+    // Added in the wrong order, then the second moved up.
+    await lib('Lời chào cuối buổi').getByRole('button', { name: 'Thêm vào danh sách' }).click();
+    await lib('Nhạc hiệu đầu giờ').getByRole('button', { name: 'Thêm vào danh sách' }).click();
+    const rows = page.getByTestId('playlist').locator('li');
+    await eventually(() => rows.count()).toBe(2);
+    await rows.nth(1).getByRole('button', { name: 'Chuyển lên' }).click();
+    await eventually(() => rows.first().textContent()).toContain('Nhạc hiệu đầu giờ');
+    await tile(page, 'thon-1').click();
+    await page.getByTestId('sched-save').click();
+    await eventually(() => page.getByTestId('sched-saved').count()).toBe(1);
+    const id = 'mo-dau-va-ket-thuc-buoi-phat';
+    const item = (parseYaml(readFileSync(programmeFile(), 'utf8')) as { items: Array<{ id: string; content: unknown }> }).items.find((i) => i.id === id);
+    expect(item?.content).toEqual({ kind: 'playlist', mediaIds: ids });
+    expect(await page.locator(`[data-testid="sched-items"] li[data-item="${id}"] .chip`).first().getAttribute('data-kind')).toBe('playlist');
+    await page.evaluate(async (i) => { await fetch(`/api/schedules/${i}`, { method: 'DELETE' }); }, id);
+    await ctx.close();
+  }, 120_000);
+
   it('an invalid programme file shows its file:path: message errors in a banner, and the calendar keeps the last good items', async () => {
     const { ctx, page } = await pageAs('vanhoa', PASSWORDS.officer);
     await eventually(() => inDay(page, 1, WEEKDAY_ITEM).count()).toBe(1);

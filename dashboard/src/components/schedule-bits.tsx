@@ -44,7 +44,8 @@ export function daysText(days: number[]): string {
   const s = [...days].sort((a, b) => a - b);
   if (s.join() === '1,2,3,4,5') return t('sched.weekdays');
   if (s.join() === '1,2,3,4,5,6,7') return t('sched.everyDay');
-  return s.map(DOW_SHORT).join(', ');
+  // A day or two read better in full: "Thứ hai lúc 05:40".
+  return s.length <= 2 ? s.map((d) => t(`sched.dow.${d}` as MessageKey)).join(', ') : s.map(DOW_SHORT).join(', ');
 }
 
 export function lunarDaysText(days: number[]): string {
