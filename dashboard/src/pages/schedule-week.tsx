@@ -49,12 +49,13 @@ export function ScheduleWeekPage({ role }: { role: Role }) {
     if (name === 'resync') state.reload();
   });
   useEffect(() => {
-    const a = setInterval(() => {
-      if (document.visibilityState !== 'visible') return;
-      state.reload();
-      if (hasToday) occ.reload();
-    }, Math.min(PROGRAMME_POLL_MS, TODAY_POLL_MS));
-    return () => clearInterval(a);
+    const visible = () => document.visibilityState === 'visible';
+    const a = setInterval(() => visible() && state.reload(), PROGRAMME_POLL_MS);
+    const b = hasToday ? setInterval(() => visible() && occ.reload(), TODAY_POLL_MS) : undefined;
+    return () => {
+      clearInterval(a);
+      clearInterval(b);
+    };
   }, [state.reload, occ.reload, hasToday]);
   // A programme change (another tab, a hand edit) moves occurrences: redraw the week.
   const stamp = state.data ? JSON.stringify(state.data.items) : '';
