@@ -42,7 +42,11 @@ export interface RunResult {
 }
 
 export interface StreamOptions {
-  /** Hard limit on the whole run; then it is stopped as by stop(). Default: the adapter's job limit. */
+  /**
+   * Hard limit on the whole run; then it is stopped as by stop(). Default: the
+   * adapter's job limit. `Infinity` (or 0): no limit, for a recorder that runs
+   * until stopped.
+   */
   timeoutMs?: number;
   /**
    * The input is stdin (`-i pipe:0`). ffmpeg reads no `q` from a data pipe,
@@ -65,6 +69,8 @@ export interface StreamResult {
 
 /** A long-running ffmpeg whose output (and, for live input, input) are pipes. */
 export interface FfmpegStream {
+  /** The ffmpeg process id (undefined if it could not start): for CPU accounting and fault tests. */
+  readonly pid: number | undefined;
   readonly stdin: Writable;
   readonly stdout: Readable;
   /** Graceful stop: `q` (or end of stdin for a stdin input), then SIGTERM, then SIGKILL. */
@@ -101,6 +107,11 @@ export interface ProbeStream {
   channels: number | null;
   durationSeconds: number | null;
   bitRate: number | null;
+  /** Video only (else null): picture size, and the codec's profile/level (H.264 level ×10, e.g. 30 = 3.0). */
+  width: number | null;
+  height: number | null;
+  profile: string | null;
+  level: number | null;
 }
 
 export interface ProbeResult {
@@ -272,7 +283,8 @@ export class Ffmpeg {
         }, this.termGraceMs));
       }, this.quitGraceMs));
     };
-    timers.push(setTimeout(() => stop('timeout'), timeoutMs));
+    // setTimeout would fire at once for Infinity (it clamps to 1 ms above 2^31-1).
+    if (Number.isFinite(timeoutMs) && timeoutMs > 0) timers.push(setTimeout(() => stop('timeout'), timeoutMs));
 
     const done = new Promise<StreamResult>((resolvePromise, reject) => {
       child.on('error', (err: NodeJS.ErrnoException) => {
@@ -290,7 +302,7 @@ export class Ffmpeg {
         resolvePromise({ elapsedMs: Date.now() - started, outTimeMs: progress.outTimeMs, stderr: tail, stopped, stoppedBy });
       });
     });
-    return { stdin: child.stdin, stdout: child.stdout, stop: () => stop('stop'), done };
+    return { pid: child.pid, stdin: child.stdin, stdout: child.stdout, stop: () => stop('stop'), done };
   }
 
   /** ffprobe -print_format json -show_format -show_streams. Rejects when ffprobe cannot read the file. */
@@ -315,6 +327,10 @@ export class Ffmpeg {
       channels: num(s.channels),
       durationSeconds: num(s.duration),
       bitRate: num(s.bit_rate),
+      width: num(s.width),
+      height: num(s.height),
+      profile: typeof s.profile === 'string' ? s.profile : null,
+      level: s.codec_type === 'video' ? num(s.level) : null,
     }));
     const formatName = String(f.format_name ?? '');
     return {

@@ -140,6 +140,45 @@ export const presets = {
   liveToMp3Stream: (o: { maxSeconds: number; bitrateKbps: number; sampleRate: number }): string[] =>
     [...presets.liveStdinInput(), ...presets.mp3StreamOutput(o)],
 
+  /**
+   * A camera's RTSP stream as an input: RTP over TCP (no UDP loss or NAT
+   * trouble on the desk's network), video only, and a socket timeout so a
+   * camera that vanishes without closing the connection ends ffmpeg instead
+   * of hanging it. Only rtsp:// and rtsps:// are accepted.
+   */
+  rtspInput: (url: string, o: { ioTimeoutSeconds?: number } = {}): string[] => {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+    if (scheme !== 'rtsp' && scheme !== 'rtsps') throw new Error(`url: must be an rtsp:// or rtsps:// URL (got ${scheme ?? 'no scheme'})`);
+    return [
+      '-rtsp_transport', 'tcp', '-allowed_media_types', 'video',
+      // Microseconds (ffmpeg 5.x's rtsp `-timeout`; `-stimeout` is gone).
+      '-timeout', String(Math.round((o.ioTimeoutSeconds ?? 10) * 1e6)),
+      '-i', url,
+    ];
+  },
+
+  /**
+   * Continuous recording of a camera: the first video stream copied as it is
+   * (never re-encoded), cut at the first keyframe after every
+   * `segmentSeconds` into MPEG-TS files (no index or trailer needed, so a
+   * file cut short by kill -9 still plays up to its last packet).
+   * `outPattern` is a file pattern with one `%06d` (e.g.
+   * `<dir>/.incoming/<run>-%06d.ts`). Each finished segment is reported on
+   * stdout as a CSV line `name,start,end` (seconds on the stream's clock),
+   * the moment it is closed; with `q` the open segment is closed and
+   * reported too.
+   */
+  rtspRecordSegments: (o: { url: string; outPattern: string; segmentSeconds: number; ioTimeoutSeconds?: number }): string[] => {
+    if (!/%0\d*d/.test(o.outPattern)) throw new Error('outPattern: must contain a %0Nd segment number');
+    return [
+      ...presets.rtspInput(o.url, { ioTimeoutSeconds: o.ioTimeoutSeconds }),
+      '-map', '0:v:0', '-c', 'copy',
+      '-f', 'segment', '-segment_time', String(o.segmentSeconds), '-segment_format', 'mpegts',
+      '-segment_list', 'pipe:1', '-segment_list_type', 'csv',
+      presets.fileOutput(o.outPattern),
+    ];
+  },
+
   /** Audio-only concat of n labelled inputs, e.g. concatAudio(['a','b']) → "[a][b]concat=n=2:v=0:a=1". */
   concatAudio: (labels: string[], out: string): string =>
     `${labels.map((l) => `[${l}]`).join('')}concat=n=${labels.length}:v=0:a=1[${out}]`,
