@@ -150,6 +150,7 @@ describe('broadcasts with simulated speakers', () => {
     const on = await speakers('thon-2');
     await on[1]!.stop(); // s2 offline
     running.splice(running.indexOf(on[1]!), 1);
+    await until(() => !t.gw.ctx.broker!.isConnected(s2!.id), 'the broker has seen s2 go');
     const bc = await t.gw.ctx.broadcasts.create({ source: { kind: 'media', mediaId: short }, target: { zones: ['thon-2'] } }, 'test');
     await until(() => kinds(s1!.id, bc.id).includes('finished'), 's1 played', 10_000);
     expect((await view(bc.id)).counts).toMatchObject({ played: 1, pending: 1 });

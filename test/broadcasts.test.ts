@@ -72,7 +72,7 @@ const metric = async (line: string) => {
 };
 
 beforeAll(async () => {
-  t = await startGateway({ broadcasts: { immediateLeadMs: 1500 } });
+  t = await startGateway({ broadcasts: { immediateLeadMs: 1500, retrySeconds: 0.2 } });
   admin = await t.login('admin', ADMIN_PASSWORD);
   for (const [username, role] of [['can-bo', 'officer'], ['ky-thuat', 'technician']] as const) {
     expect((await t.call({ method: 'POST', url: '/api/users', cookie: admin, payload: { username, displayName: role, role, password: `${role}-password` } })).statusCode).toBe(201);
@@ -150,7 +150,7 @@ describe('immediate broadcast to a hamlet', () => {
     for (const f of [a1, a2, b1]) await f.disconnect();
   });
 
-  it('a device target that is not a whole hamlet gets its own topic; a failed download is recorded as failed', async () => {
+  it('a device target that is not a whole hamlet gets its own topic; a failed download is tried 3 times, then recorded as failed', async () => {
     const c1 = await new Firmware('spk-c1', 'thon-3').connect();
     const c2 = await new Firmware('spk-c2', 'thon-3').connect();
     const res = await send({ source: { kind: 'media', mediaId }, target: { devices: ['spk-c1'] }, priority: 'priority' });
@@ -161,8 +161,21 @@ describe('immediate broadcast to a hamlet', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(c2.commands('prefetch', id)).toEqual([]);
     await c1.ack(p.cmd.id, false, 'sha256 mismatch');
+    // A new id per attempt: a speaker answers a repeated id with its first result without trying again.
+    const p2 = await c1.next('prefetch', id, 'attempt 2');
+    await waitFor(() => c1.commands('prefetch', id).find((r) => r.cmd.id === `bc-${id}-p2`), 'attempt 2 id');
+    const second = c1.commands('prefetch', id).find((r) => r.cmd.id === `bc-${id}-p2`)!;
+    expect(second.topic).toBe(t.gw.ctx.topics.deviceCmd('spk-c1'));
+    expect((await get(id)).deliveries[0]).toMatchObject({ state: 'sent', error: expect.stringContaining('attempt 2 of 3') });
+    await c1.ack(second.cmd.id, false, 'download failed: timeout');
+    const third = await waitFor(() => c1.commands('prefetch', id).find((r) => r.cmd.id === `bc-${id}-p3`), 'attempt 3', 5000);
+    expect(p2.cmd.id).toBe(p.cmd.id); // next() returns the first; the ids above are the retries
+    await c1.ack(third.cmd.id, false, 'download failed: timeout');
     const v = await waitFor(async () => { const x = await get(id); return x.status === 'failed' && x; }, 'failed');
-    expect(v.deliveries[0]).toMatchObject({ deviceId: 'spk-c1', state: 'failed', error: 'sha256 mismatch' });
+    expect(v.deliveries[0]).toMatchObject({ deviceId: 'spk-c1', state: 'failed', error: 'download failed: timeout' });
+    // Not retried after the last attempt, and "cache full" or other reasons are never retried.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(c1.commands('prefetch', id)).toHaveLength(3);
     await c1.disconnect();
     await c2.disconnect();
   });

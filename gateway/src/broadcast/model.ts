@@ -40,6 +40,8 @@ export interface Delivery {
   /** Device-reported start minus playAt (ms): how far from the common start this speaker was. */
   skewMs: number | null;
   error: string | null;
+  /** Prefetch attempt in flight (absent: the first). */
+  attempt?: number;
 }
 
 export interface Broadcast {

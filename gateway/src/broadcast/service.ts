@@ -48,6 +48,8 @@ export interface BroadcastSettings {
   emergencyVolume: number | null;
   /** After validUntil + duration + this, a speaker that started but never reported the end is closed as missed. */
   proofGraceSeconds: number;
+  /** A failed download is sent again after about this long (times the attempt number, jittered). */
+  retrySeconds: number;
 }
 
 export interface CreateBroadcast {
@@ -103,7 +105,10 @@ export interface BroadcastServiceOptions {
 }
 
 const CMD_PREFIX = 'bc-';
-const cmdId = (broadcastId: string, kind: 'p' | 's' | 'x') => `${CMD_PREFIX}${broadcastId}-${kind}`;
+/** Prefetch attempt n > 1 gets its own id: a speaker acks a repeated id with its first result, without trying again. */
+const cmdId = (broadcastId: string, kind: 'p' | 's' | 'x', attempt = 1) => `${CMD_PREFIX}${broadcastId}-${kind}${attempt > 1 ? attempt : ''}`;
+/** A failed download is tried this many times in all (a crowded link at fan-out time is the usual cause). */
+const PREFETCH_ATTEMPTS = 3;
 /** Events that only make sense while the broadcast is alive. */
 const PLAY_EVENTS = new Set(['play-started', 'play-finished', 'play-failed', 'play-interrupted']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -116,6 +121,8 @@ export class BroadcastService {
   private readonly counts = new Map<string, Counts>();
   /** Relay/live broadcasts whose stream the hub has opened (in this process). */
   private readonly streamsOpened = new Set<string>();
+  /** Prefetches to try again after a failed download (in memory; after a restart, resend() covers them on reconnect). */
+  private retries: Array<{ broadcastId: string; deviceId: string; at: number }> = [];
   private readonly offs: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
   private renderChain: Promise<void> = Promise.resolve();
@@ -204,9 +211,13 @@ export class BroadcastService {
     await this.o.store.create(b, deliveries);
     this.counts.set(b.id, countDeliveries(deliveries));
     this.o.log.info({ id: b.id, priority, targets: deliveries.length, kind: source.kind, playAt: iso(playAt) }, 'broadcast created');
-    if (b.status === 'rendering') this.queueRender(b);
-    else if (source.kind === 'relay' || source.kind === 'live') await this.startStream(b);
-    else await this.tick();
+    // The caller (an HTTP request) does not wait for thousands of publishes: the
+    // rows are marked sent synchronously, the publishes finish in the background.
+    const due = now >= b.playAt - this.o.settings.prefetchLeadMinutes * 60_000;
+    const go = b.status === 'rendering' ? Promise.resolve(this.queueRender(b))
+      : source.kind === 'relay' || source.kind === 'live' ? this.startStream(b)
+        : due ? this.dispatch(b) : Promise.resolve(); // later ones: tick() at the prefetch lead
+    void go.catch((err) => this.o.log.error({ err, id: b.id }, 'broadcast dispatch failed'));
     this.changed(b);
     return b;
   }
@@ -269,6 +280,7 @@ export class BroadcastService {
   /** Moves broadcasts along in time: prefetch lead, playAt, validity, final state. */
   private async tick(): Promise<void> {
     const now = this.now();
+    await this.runRetries();
     for (const b of this.o.store.active()) {
       if (b.status === 'scheduled' && now >= b.playAt - this.o.settings.prefetchLeadMinutes * 60_000) {
         if (now < b.validUntil) await this.dispatch(b);
@@ -336,7 +348,7 @@ export class BroadcastService {
   }
 
   /** The wire command for a broadcast (the same bytes for every speaker). */
-  private command(b: Broadcast): string {
+  private command(b: Broadcast, attempt = 1): string {
     const ttl = Math.ceil((b.validUntil - this.now()) / 1000) + 600;
     const base = { id: '', broadcastId: b.id, playAt: b.playAt, priority: b.priority, issuedAt: this.now(), ...(b.volume !== null ? { volume: b.volume } : {}) };
     if (b.source.kind === 'relay' || b.source.kind === 'live') {
@@ -344,7 +356,7 @@ export class BroadcastService {
       return JSON.stringify({ ...base, id: cmdId(b.id, 's'), type: 'stream', url, until: b.playAt + (b.durationMs ?? 0) });
     }
     return JSON.stringify({
-      ...base, id: cmdId(b.id, 'p'), type: 'prefetch', url: this.o.signMediaUrl(b.mediaId!, ttl).url,
+      ...base, id: cmdId(b.id, 'p', attempt), type: 'prefetch', url: this.o.signMediaUrl(b.mediaId!, ttl).url,
       sha256: b.sha256, bytes: b.bytes, durationMs: b.durationMs, validUntil: b.validUntil,
     });
   }
@@ -394,7 +406,7 @@ export class BroadcastService {
       } else if ((b.status === 'sending' || b.status === 'playing') && (d.state === 'pending' || d.state === 'sent') && now < b.validUntil) {
         this.transition(b, d, 'sent');
         d.sentAt = now;
-        await this.o.publish(this.o.topics.deviceCmd(deviceId), this.command(b)).catch(() => {});
+        await this.o.publish(this.o.topics.deviceCmd(deviceId), this.command(b, d.attempt ?? 1)).catch(() => {});
         this.countOut({ type: b.source.kind === 'relay' || b.source.kind === 'live' ? 'stream' : 'prefetch', route: 'resend' });
         this.o.store.touch(b.id, { deliveries: true });
         this.changed(b);
@@ -407,7 +419,7 @@ export class BroadcastService {
   // --- observations from devices -------------------------------------------
 
   private onAck(deviceId: string, id: string, ok: boolean, error?: string): void {
-    const m = /^bc-([0-9a-f]{16})-([psx])$/.exec(id);
+    const m = /^bc-([0-9a-f]{16})-([psx])(\d*)$/.exec(id);
     const b = m ? this.o.store.get(m[1]!) : undefined;
     const d = b ? this.o.store.deliveries(b.id)?.get(deviceId) : undefined;
     if (!b || !d) {
@@ -417,6 +429,13 @@ export class BroadcastService {
     }
     if (m![2] === 'x') {
       if (d.error === 'cancelled: stop not confirmed') d.error = 'cancelled';
+    } else if (!ok && m![2] === 'p' && this.retryable(b, d, error)) {
+      // Stays "sent": tried again from the device topic after a pause that grows per attempt.
+      d.attempt = (d.attempt ?? 1) + 1;
+      d.error = `download failed, attempt ${d.attempt} of ${PREFETCH_ATTEMPTS} follows: ${error ?? ''}`.slice(0, 500);
+      // Jittered, so speakers that failed together do not come back together.
+      const delay = this.o.settings.retrySeconds * 1000 * (d.attempt - 1) * (0.5 + Math.random());
+      this.retries.push({ broadcastId: b.id, deviceId, at: this.now() + delay });
     } else if (!isTerminal(d.state) || d.state === 'missed') {
       const before = d.state;
       if (applyObservation(d, { kind: 'ack', ok, error, at: this.now() })) this.moved(b, before, d);
@@ -449,6 +468,31 @@ export class BroadcastService {
     this.o.store.touch(b.id, { deliveries: true });
     this.changed(b);
     void this.maybeFinish(b);
+  }
+
+  /** A download that failed for a reason that may pass, with attempts and time left. */
+  private retryable(b: Broadcast, d: Delivery, error: string | undefined): boolean {
+    if (isTerminal(d.state) || d.state === 'acked' || d.state === 'playing' || d.state === 'interrupted') return false;
+    if (!/^(download failed|sha256 mismatch)/.test(error ?? '')) return false;
+    return (d.attempt ?? 1) < PREFETCH_ATTEMPTS && this.now() < b.validUntil;
+  }
+
+  private async runRetries(): Promise<void> {
+    const now = this.now();
+    const due = this.retries.filter((r) => r.at <= now);
+    if (!due.length) return;
+    this.retries = this.retries.filter((r) => r.at > now);
+    for (const r of due) {
+      const b = this.o.store.get(r.broadcastId);
+      const d = b ? this.o.store.deliveries(b.id)?.get(r.deviceId) : undefined;
+      if (!b || !d || d.state !== 'sent' || now >= b.validUntil) continue;
+      // Offline now: resend() sends this attempt when it is back.
+      if (!this.o.isOnline(r.deviceId)) continue;
+      d.sentAt = now;
+      await this.o.publish(this.o.topics.deviceCmd(r.deviceId), this.command(b, d.attempt ?? 1)).catch(() => {});
+      this.countOut({ type: 'prefetch', route: 'retry' });
+      this.o.store.touch(b.id, { deliveries: true });
+    }
   }
 
   // --- closing ------------------------------------------------------------

@@ -92,6 +92,7 @@ export const settingsSchema = {
         prefetchLeadMinutes: { type: 'number', minimum: 0, maximum: 24 * 60, default: 30, description: 'scheduled broadcasts are sent to speakers this long before they play' },
         emergencyVolume: { type: ['integer', 'null'], minimum: 0, maximum: 100, default: 90, description: 'speaker volume during emergency broadcasts (restored after); null leaves it' },
         proofGraceSeconds: { type: 'number', minimum: 0, maximum: 3600, default: 120, description: 'how long after validUntil + duration a speaker may still report the end of play' },
+        retrySeconds: { type: 'number', minimum: 0, maximum: 3600, default: 5, description: 'a speaker whose download failed gets the prefetch again after about this long (x attempt, jittered); 3 attempts in all' },
       },
     },
     schedule: {
@@ -149,7 +150,7 @@ export interface Settings {
   };
   broadcasts: {
     validityMinutes: number; immediateLeadMs: number; emergencyLeadMs: number; prefetchLeadMinutes: number;
-    emergencyVolume: number | null; proofGraceSeconds: number;
+    emergencyVolume: number | null; proofGraceSeconds: number; retrySeconds: number;
   };
   schedule: { dir: string; leadMinutes: number; graceMinutes: number; tickSeconds: number };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };

@@ -6,7 +6,7 @@
 // hash (media/sources/) makes re-uploading the same file free.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createAjv, assertValid, ValidationError } from '../core/validation.js';
 import { writeFileAtomic, readJsonFile } from '../store/atomic-write.js';
@@ -132,7 +132,14 @@ const CHIME_SECONDS = 1.2;
 const chime = (sr: number) =>
   `aevalsrc='0.5*(lt(t,0.5)*sin(2*PI*880*t)*exp(-4*t)+gte(t,0.5)*sin(2*PI*660*t)*exp(-4*(t-0.5)))':s=${sr}:d=${CHIME_SECONDS},aformat=channel_layouts=mono`;
 
+/** Largest MP3 kept in memory for downloads (15 min at 64 kbps is 7 MB). */
+const AUDIO_CACHE_ITEM_BYTES = 8 * 1024 * 1024;
+const AUDIO_CACHE_BYTES = 64 * 1024 * 1024;
+
 export class MediaLibrary {
+  private readonly items = new Map<string, MediaItem>();
+  private readonly audioCache = new Map<string, Buffer>();
+  private audioCacheBytes = 0;
   readonly dir: string;
   private readonly ff: Ffmpeg;
   private readonly o: Required<Omit<MediaLibraryOptions, 'tts' | 'dictionary' | 'ffmpeg' | 'dataDir'>> & Pick<MediaLibraryOptions, 'tts' | 'dictionary'>;
@@ -160,7 +167,40 @@ export class MediaLibrary {
 
   async get(id: string): Promise<MediaItem | null> {
     if (!/^[0-9a-f]{64}$/.test(id)) return null;
-    return readJsonFile<MediaItem>(join(this.dir, id.slice(0, 2), `${id}.json`));
+    // Items are content-addressed and never change: read once. A fan-out to
+    // 10,000 speakers asks for the same item 10,000 times within seconds.
+    const known = this.items.get(id);
+    if (known) return known;
+    const item = await readJsonFile<MediaItem>(join(this.dir, id.slice(0, 2), `${id}.json`));
+    if (item) this.items.set(id, item);
+    return item;
+  }
+
+  /**
+   * The MP3's bytes from memory (small items only, least recently used out
+   * first past AUDIO_CACHE_BYTES), for the speakers' downloads: serving one
+   * file to thousands of speakers from disk costs an open, stat, reads and a
+   * close per request, most of the gateway's CPU in the fan-out benchmark.
+   * null: too big to cache (or missing); stream it from disk instead.
+   */
+  async audio(id: string): Promise<Buffer | null> {
+    const hit = this.audioCache.get(id);
+    if (hit) {
+      this.audioCache.delete(id);
+      this.audioCache.set(id, hit); // most recently used last
+      return hit;
+    }
+    const st = await stat(this.file(id)).catch(() => null);
+    if (!st?.isFile() || st.size > AUDIO_CACHE_ITEM_BYTES) return null;
+    const data = await readFile(this.file(id));
+    this.audioCache.set(id, data);
+    this.audioCacheBytes += data.length;
+    for (const [k, v] of this.audioCache) {
+      if (this.audioCacheBytes <= AUDIO_CACHE_BYTES) break;
+      this.audioCache.delete(k);
+      this.audioCacheBytes -= v.length;
+    }
+    return data;
   }
 
   async list(): Promise<MediaItem[]> {

@@ -131,6 +131,8 @@ export default async function broadcastRoutes(app: FastifyInstance, { ctx }: { c
 
   app.post<{ Body: CreateBroadcast & { playAt?: string; validUntil?: string } }>('/broadcasts', {
     config: { roles: SEND, audit: 'broadcast.create' },
+    // Room for a target of 10,000 speaker ids (the app-wide limit is 64 KiB).
+    bodyLimit: 512 * 1024,
     schema: {
       summary: 'Send an announcement to hamlets or speakers, now or later (201); speakers prefetch it and play it at playAt', tags: ['broadcasts'],
       querystring: noQuery,

@@ -339,7 +339,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
 /** The item's MP3 with ETag (the id), conditional GET and single byte ranges. */
 async function sendAudio(ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, item: MediaItem, cacheControl: string): Promise<FastifyReply> {
   const file = ctx.media.file(item.id);
-  const st = await stat(file).catch(() => null);
+  // Small items come from memory (see MediaLibrary.audio); big ones stream from disk.
+  const data = await ctx.media.audio(item.id);
+  const st = data ? { size: data.length, isFile: () => true } : await stat(file).catch(() => null);
   if (!st?.isFile()) throw new ApiError(404, 'not_found', `media item ${item.id}: audio file missing`);
   const etag = `"${item.id}"`;
   reply.header('etag', etag).header('cache-control', cacheControl).header('accept-ranges', 'bytes');
@@ -354,9 +356,9 @@ async function sendAudio(ctx: GatewayContext, request: FastifyRequest, reply: Fa
   reply.type('audio/mpeg');
   if (!range) {
     reply.header('content-length', String(st.size));
-    return reply.code(200).send(createReadStream(file));
+    return reply.code(200).send(data ?? createReadStream(file));
   }
   reply.header('content-range', `bytes ${range.start}-${range.end}/${st.size}`);
   reply.header('content-length', String(range.end - range.start + 1));
-  return reply.code(206).send(createReadStream(file, { start: range.start, end: range.end }));
+  return reply.code(206).send(data ? data.subarray(range.start, range.end + 1) : createReadStream(file, { start: range.start, end: range.end }));
 }
