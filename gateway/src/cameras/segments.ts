@@ -128,7 +128,11 @@ export class SegmentIndex {
     const segments: Segment[] = [];
     const pieces: Gap[] = [];
     // The hour before: a segment that started there may run into the range.
-    for (let h = hourStart(fromMs) - HOUR_MS; h < toMs; h += HOUR_MS) {
+    const first = hourStart(fromMs) - HOUR_MS;
+    const span = (toMs - first) / HOUR_MS;
+    // A short range tries each hour (one stat each); a long one lists the folders that exist.
+    const hours = span <= 48 ? hourRange(first, toMs) : (await this.hours(cameraId)).filter((h) => h >= first && h < toMs);
+    for (const h of hours) {
       const dir = hourDir(this.root, cameraId, h);
       const e = await this.load(dir, h);
       for (const s of e.segs) {
@@ -280,6 +284,12 @@ export class SegmentIndex {
     }
     return out.sort((a, b) => a.startMs - b.startMs);
   }
+}
+
+function hourRange(first: number, toMs: number): number[] {
+  const out: number[] = [];
+  for (let h = first; h < toMs; h += HOUR_MS) out.push(h);
+  return out;
 }
 
 /** Joins the per-hour pieces of one gap back together. */

@@ -174,6 +174,9 @@ export const presets = {
       ...presets.rtspInput(o.url, { ioTimeoutSeconds: o.ioTimeoutSeconds }),
       '-map', '0:v:0', '-c', 'copy',
       '-f', 'segment', '-segment_time', String(o.segmentSeconds), '-segment_format', 'mpegts',
+      // Write each packet through at once: otherwise the muxer's 32 KB buffer
+      // (seconds of a low-bitrate stream) would be lost with a kill -9.
+      '-segment_format_options', 'flush_packets=1',
       '-segment_list', 'pipe:1', '-segment_list_type', 'csv',
       presets.fileOutput(o.outPattern),
     ];
