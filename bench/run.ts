@@ -2,6 +2,8 @@
 // `npm run bench -- <name> [options]` runs one, e.g.
 //   npm run bench -- fleet --speakers 1000,5000,10000
 //   npm run bench -- fanout --speakers 1000,10000
+//   npm run bench -- segments
+//   npm run bench -- recording --seconds 30
 // Results are printed and written as JSON under .tmp/bench/ (gitignored).
 // Benchmarks report figures and PASS/FAIL against targets; they never fail the
 // build (tests do not assert on performance).
@@ -25,6 +27,16 @@ const BENCHMARKS: Record<string, Benchmark> = {
   tts: {
     describe: 'a ~60 s Vietnamese announcement: normalise text, espeak-ng, loudness measure, normalise+encode MP3, check; time per stage (--runs 3)',
     run: async (argv) => (await import('./tts.js')).ttsBench(argv),
+  },
+  segments: {
+    describe: 'camera segment index: one-hour lookup among 30 days × 4 cameras (synthetic per-hour index), cold/cached/day, '
+      + 'against a lowdb-style array and file names only (--days 30 --cameras 4 --segment 10 --lookups 300)',
+    run: async (argv) => (await import('./segments.js')).segmentsBench(argv),
+  },
+  recording: {
+    describe: 'camera recording CPU per camera (ffmpeg + node) on the GStreamer test camera, with the recorded bitrate '
+      + '(--seconds 30 --streams 320x240@15:400,1920x1080@25:4000)',
+    run: async (argv) => (await import('./recording.js')).recordingBench(argv),
   },
 };
 

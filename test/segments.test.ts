@@ -6,6 +6,7 @@ import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, utimes
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SegmentIndex } from '../gateway/src/cameras/segments.js';
+import * as layout from '../gateway/src/cameras/layout.js';
 import { hourDir, hourKey, parseHourKey, parseSegmentName, segmentName, segmentPath, checkCameraId } from '../gateway/src/cameras/layout.js';
 
 const H = 3_600_000;
@@ -134,5 +135,16 @@ describe('segment index', () => {
     expect(rep.added).toBe(1);
     expect((await idx.lookup('cam1', T0, T0 + H)).segments).toHaveLength(2);
     expect((await idx.reconcile('cam1', { all: true })).added).toBe(1); // the trusted hour, on a full check
+  });
+});
+
+describe('segmentNamer', () => {
+  it('names like segmentName for every offset in the hour', () => {
+    const h = Date.UTC(2026, 10, 25, 7);
+    const { segmentNamer } = layout;
+    const name = segmentNamer(h);
+    for (const off of [0, 1, 9, 10, 99, 100, 999, 1000, 59_999, 60_000, 61_001, 3_599_999, 3_600_000, -1]) {
+      expect(name(h + off, 10_020)).toBe(segmentName(h + off, 10_020));
+    }
   });
 });

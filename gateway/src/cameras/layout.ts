@@ -53,6 +53,22 @@ export function segmentName(startMs: number, durationMs: number): string {
   return `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}T${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}.${ms}Z_${Math.round(durationMs)}.ts`;
 }
 
+/**
+ * segmentName() for many segments of one hour: the date and hour part is
+ * formatted once, the rest by arithmetic (a lookup names hundreds of files).
+ */
+export function segmentNamer(hourMs: number): (startMs: number, durationMs: number) => string {
+  const prefix = segmentName(hourMs, 0).slice(0, 11); // YYYYMMDDTHH
+  return (startMs, durationMs) => {
+    const off = startMs - hourMs;
+    if (off < 0 || off >= HOUR_MS) return segmentName(startMs, durationMs);
+    const mi = Math.floor(off / 60_000);
+    const sec = Math.floor((off % 60_000) / 1000);
+    const ms = off % 1000;
+    return `${prefix}${mi < 10 ? '0' : ''}${mi}${sec < 10 ? '0' : ''}${sec}.${ms < 100 ? (ms < 10 ? '00' : '0') : ''}${ms}Z_${Math.round(durationMs)}.ts`;
+  };
+}
+
 /** Start and length from a segment file name, or null if it is not one. */
 export function parseSegmentName(name: string): { startMs: number; durationMs: number } | null {
   const m = SEGMENT_NAME.exec(name);
