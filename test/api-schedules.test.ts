@@ -118,8 +118,13 @@ describe('programme edits through the API', () => {
 
   it('reloads a hand-edited file without restart; an invalid one shows file:path: message and its last good version keeps running', async () => {
     const good = `# Sửa tay: giữ nguyên chú thích này\nversion: 1\nitems:\n  - id: tay\n    title: Sửa tay\n    recurrence: { rule: { kind: weekly, days: [1, 3, 5], times: ["05:30"] } }  # thứ 2, 4, 6\n    content: { kind: tts, text: "Xin chào bà con" }\n    targets: { zones: [thon-2] }\n`;
+    const changes: string[] = [];
+    const off = t.gw.ctx.bus.on('schedule.changed', (e) => changes.push(e.what));
     writeFileSync(join(dirOf(), 'tay.yaml'), good);
     await waitFor(async () => (await api('GET', '/api/schedules', tech)).json().items.some((i: { id: string }) => i.id === 'tay'), 'the hand-written file loaded');
+    // The dashboard's live feed hears of the reload (SSE schedule.changed).
+    await waitFor(() => changes.includes('programme'), 'schedule.changed for the reload');
+    off();
     writeFileSync(join(dirOf(), 'tay.yaml'), good.replace('"05:30"', '"25:30"'));
     const body = await waitFor(async () => {
       const b = (await api('GET', '/api/schedules', tech)).json();
@@ -162,6 +167,8 @@ describe('real time: an item due in a few seconds', () => {
     const due = Math.ceil((Date.now() + 8000) / 60_000) * 60_000;
     const l = toLocal(due, TZ);
     const hhmm = `${String(l.hh).padStart(2, '0')}:${String(l.mm).padStart(2, '0')}`;
+    const journalled: string[] = [];
+    const off = t.gw.ctx.bus.on('schedule.changed', (e) => { if (e.what === 'occurrence' && e.event) journalled.push(e.event); });
     const created = await api('POST', '/api/schedules', officer, {
       id: 'phat-ngay', title: 'Thông báo họp dân', recurrence: { rule: { kind: 'dates', dates: [isoDate(l)], times: [hhmm] } },
       content: { kind: 'tts', text: 'Mời bà con dự họp lúc 19 giờ tại nhà văn hoá.' }, targets: { all: true }, durationMinutes: 1,
@@ -169,8 +176,10 @@ describe('real time: an item due in a few seconds', () => {
     expect(created.statusCode, created.body).toBe(201);
     expect(fileText('programme.yaml')).toContain('id: phat-ngay');
     const occ = async () => (await api('GET', `/api/schedules/occurrences?from=${isoDate(l)}`, chairman)).json().occurrences.find((o: { itemId: string }) => o.itemId === 'phat-ngay');
-    // Pre-staged at once (air time is inside the 30-minute lead), before air time.
+    // Pre-staged at once (air time is inside the 30-minute lead), before air time; the live feed says so.
     const pre = await waitFor(async () => ((await occ())?.broadcastIds.length ? occ() : false), 'pre-staged', 5000);
+    await waitFor(() => journalled.includes('prestaged'), 'schedule.changed for the pre-staging');
+    off();
     expect(Date.now()).toBeLessThan(due);
     expect(pre).toMatchObject({ key: `programme:phat-ngay:${new Date(due).toISOString()}`, status: 'prestaged', late: false, localTime: hhmm });
     const b = t.gw.ctx.broadcasts.get(pre.broadcastIds[0])!;

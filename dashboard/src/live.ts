@@ -7,8 +7,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 
-export type LiveEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated';
-const EVENTS: LiveEvent[] = ['device.presence', 'device.telemetry', 'device.changed', 'alarm.opened', 'alarm.cleared', 'alarm.acknowledged', 'broadcast.updated'];
+export type LiveEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed';
+const EVENTS: LiveEvent[] = ['device.presence', 'device.telemetry', 'device.changed', 'alarm.opened', 'alarm.cleared', 'alarm.acknowledged', 'broadcast.updated', 'schedule.changed'];
 export type LiveState = 'connecting' | 'open' | 'lost';
 
 type Handler = (name: LiveEvent | 'resync', data: unknown) => void;

@@ -206,6 +206,7 @@ export class Gateway {
       zones: () => registry.zones(),
       speakersIn: (zoneId) => registry.devices({ zoneId, type: 'speaker' }).length,
       lateStartMs: settings.broadcasts.immediateLeadMs, log, now, metrics,
+      onChanged: (what, detail) => bus.emit('schedule.changed', { what, ...detail, at: now() }),
     });
 
     const ctx: GatewayContext = {

@@ -39,7 +39,7 @@ export function ScheduleReportPage() {
   const zones = useData(() => api<Zone[]>('/api/zones'), []);
   const reload = useDebounced(log.reload, 800);
   useLive((name) => {
-    if (name === 'broadcast.updated' || name === 'resync') reload();
+    if (name === 'broadcast.updated' || name === 'schedule.changed' || name === 'resync') reload();
   });
   const apply = (p: { from?: string; to?: string; zone?: string }) => setQuery({ from, to, zone, ...p });
   const csv = `/api/schedules/log.csv?${new URLSearchParams(query)}`;

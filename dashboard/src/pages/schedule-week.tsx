@@ -44,9 +44,10 @@ export function ScheduleWeekPage({ role }: { role: Role }) {
   const occ = useData(() => api<{ occurrences: Occurrence[] }>('/api/schedules/occurrences', { query: { from: days[0], to: days[6] } }).then((r) => r.occurrences), [week]);
   const zones = useData(() => api<Zone[]>('/api/zones'), []);
   const reloadOcc = useDebounced(occ.reload, 400);
-  useLive((name) => {
-    if (name === 'broadcast.updated' || name === 'resync') reloadOcc();
-    if (name === 'resync') state.reload();
+  useLive((name, data) => {
+    if (name === 'broadcast.updated' || name === 'schedule.changed' || name === 'resync') reloadOcc();
+    // The programme itself (hand edit, another tab): the SSE feed says so; the poll below is the fallback.
+    if (name === 'resync' || (name === 'schedule.changed' && (data as { what?: string } | null)?.what === 'programme')) state.reload();
   });
   useEffect(() => {
     const visible = () => document.visibilityState === 'visible';

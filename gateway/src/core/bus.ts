@@ -22,6 +22,8 @@ export interface GatewayEvents {
   'alarm.acknowledged': Alarm;
   /** A broadcast's status or outcome changed (throttled per broadcast; the final state always goes out). */
   'broadcast.updated': BroadcastView;
+  /** The programme files changed (reload, API edit) or an occurrence was journalled (pre-staged, late, missed...). */
+  'schedule.changed': { what: 'programme' | 'occurrence'; key?: string; event?: string; at: number };
 }
 
 type Listener<T> = (payload: T) => void;

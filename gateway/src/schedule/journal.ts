@@ -56,6 +56,9 @@ export class ScheduleJournal {
   /** Lines skipped on load because they did not parse (a torn last line). */
   skipped = 0;
 
+  /** Called after each entry is applied (the dashboard's live feed); set by the schedule service. */
+  onAppend: ((e: JournalEntry) => void) | null = null;
+
   private constructor(readonly file: string, private readonly now: () => number) {}
 
   static async open(file: string, now: () => number = Date.now): Promise<ScheduleJournal> {
@@ -81,6 +84,7 @@ export class ScheduleJournal {
   append(e: Omit<JournalEntry, 'at'>): Promise<void> {
     const entry: JournalEntry = { at: new Date(this.now()).toISOString(), ...e };
     this.apply(entry);
+    this.onAppend?.(entry);
     const line = JSON.stringify(entry) + '\n';
     const p = this.chain.then(async () => {
       await mkdir(dirname(this.file), { recursive: true });

@@ -39,6 +39,8 @@ export interface ScheduleServiceOptions {
   now: () => number;
   metrics?: Metrics;
   onStep?: (step: FiringStep, key: string) => void;
+  /** The programme (files reloaded or edited) or an occurrence's journal changed: for live views. */
+  onChanged?: (what: 'programme' | 'occurrence', detail: { key?: string; event?: string }) => void;
 }
 
 /** Conflicts are looked for this far ahead when saving and listing. */
@@ -54,6 +56,7 @@ export class ScheduleService {
 
   private constructor(private readonly o: ScheduleServiceOptions, readonly journal: ScheduleJournal) {
     this.programme = new ProgrammeStore(o.dir, (s) => this.changed(s), o.log);
+    journal.onAppend = (e) => o.onChanged?.('occurrence', { key: e.key, event: e.event });
     this.editor = new ProgrammeEditor(this.programme);
     const items = () => this.programme.state().items;
     this.runner = new ScheduleRunner({
@@ -126,6 +129,7 @@ export class ScheduleService {
 
   private changed(s: ProgrammeState): void {
     if (!this.started) return;
+    this.o.onChanged?.('programme', {});
     void this.runner.reconcile(s.items);
   }
 }

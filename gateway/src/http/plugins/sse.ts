@@ -23,8 +23,9 @@ const VIEW: { [K in StreamedEvent]: (e: GatewayEvents[K]) => unknown } = {
   'alarm.cleared': (e) => e,
   'alarm.acknowledged': (e) => e,
   'broadcast.updated': (e) => e,
+  'schedule.changed': (e) => ({ ...e, at: iso(e.at) }),
 };
-type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated';
+type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed';
 const STREAMED = Object.keys(VIEW) as StreamedEvent[];
 
 export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
