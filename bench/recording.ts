@@ -47,7 +47,8 @@ export async function recordingBench(argv: string[]): Promise<void> {
   for (const spec of specs) {
     const root = await mkdtemp(join(tmpdir(), 'bench-recording-'));
     // Keyframe every 2 s, as desk cameras are usually set.
-    const cam = await startRtspServer({ width: spec.width, height: spec.height, fps: spec.fps, bitrateKbps: spec.kbps, gop: spec.fps * 2, profile: 'high' });
+    // Constant bitrate (filler NAL units): the recorder moves the full bitrate although the test picture is simple.
+    const cam = await startRtspServer({ width: spec.width, height: spec.height, fps: spec.fps, bitrateKbps: spec.kbps, gop: spec.fps * 2, profile: 'high', cbr: true });
     const rec = new Recorder({ cameraId: 'bench', url: cam.url, root, index: new SegmentIndex({ root }), ffmpeg: new Ffmpeg(), segmentSeconds: 10 });
     const segments: Segment[] = [];
     rec.on('segment', (s) => segments.push(s));

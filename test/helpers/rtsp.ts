@@ -18,6 +18,10 @@ export interface RtspStreamOptions {
   gop?: number;
   profile?: 'baseline' | 'main' | 'high';
   path?: string;
+  /** videotestsrc pattern; 'ball' (default) is cheap, 'snow' fills the bitrate. */
+  pattern?: string;
+  /** Pad to the bitrate with filler NAL units (constant bitrate whatever the picture). */
+  cbr?: boolean;
 }
 
 export interface RtspServer {
@@ -39,6 +43,7 @@ export async function startRtspServer(o: RtspStreamOptions = {}): Promise<RtspSe
     SCRIPT, '--port', String(port), '--path', path,
     '--width', String(o.width ?? 320), '--height', String(o.height ?? 240), '--fps', String(o.fps ?? 15),
     '--bitrate-kbps', String(o.bitrateKbps ?? 400), '--gop', String(o.gop ?? 15), '--profile', o.profile ?? 'baseline',
+    '--pattern', o.pattern ?? 'ball', ...(o.cbr ? ['--cbr'] : []),
   ];
   let proc: ChildProcess = await launch(args);
   const stopWith = (sig: NodeJS.Signals) => new Promise<void>((resolve) => {
