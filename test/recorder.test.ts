@@ -3,7 +3,8 @@
 // 2-s segments: playable stream-copied segments laid out by UTC time, the
 // camera dropping and coming back (gap recorded, recording resumes), ffmpeg
 // killed with -9 (earlier segments untouched, the open one recovered, the
-// index rebuilt consistent with the files), and a graceful stop with `q`.
+// index rebuilt consistent with the files), a frozen camera (watchdog), and a
+// graceful stop with `q`.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { createHash } from 'node:crypto';
 import { appendFile, utimes, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Ffmpeg } from '../gateway/src/ffmpeg/ffmpeg.js';
 import { presets } from '../gateway/src/ffmpeg/presets.js';
-import { Recorder, type RestartEvent } from '../gateway/src/cameras/recorder.js';
+import { Recorder, type RecorderOptions, type RestartEvent } from '../gateway/src/cameras/recorder.js';
 import { SegmentIndex, type Gap, type Segment } from '../gateway/src/cameras/segments.js';
 import { hourDir, incomingDir, parseSegmentName } from '../gateway/src/cameras/layout.js';
 import { describeSps, startRtspServer, type RtspServer } from './helpers/rtsp.js';
@@ -36,10 +37,10 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function newRecorder(cameraId: string, index = new SegmentIndex({ root })): { rec: Recorder; index: SegmentIndex; segments: Segment[]; gaps: Gap[]; restarts: RestartEvent[] } {
+function newRecorder(cameraId: string, index = new SegmentIndex({ root }), extra: Partial<RecorderOptions> = {}): { rec: Recorder; index: SegmentIndex; segments: Segment[]; gaps: Gap[]; restarts: RestartEvent[] } {
   const rec = new Recorder({
     cameraId, url: cam.url, root, index, ffmpeg: ff, segmentSeconds: SEG_S,
-    ioTimeoutSeconds: 5, backoff: { initialMs: 300, maxMs: 1500 }, downAlarmMs: 1000,
+    ioTimeoutSeconds: 5, backoff: { initialMs: 300, maxMs: 1500 }, downAlarmMs: 1000, ...extra,
   });
   running.push(rec);
   const segments: Segment[] = [];
@@ -74,7 +75,7 @@ async function filesOnDisk(cameraId: string): Promise<string[]> {
 }
 
 describe('camera recorder', () => {
-  it('stream-copies the camera into playable 2-s MPEG-TS segments named and laid out by UTC time', async () => {
+  it('stream-copies the camera into playable 2-s MPEG-TS segments laid out by UTC time; stop() with q finalises the open one', async () => {
     const args = presets.rtspRecordSegments({ url: cam.url, outPattern: '/x/%06d.ts', segmentSeconds: SEG_S });
     expect(args.slice(args.indexOf('-c'), args.indexOf('-c') + 2)).toEqual(['-c', 'copy']);
 
@@ -84,7 +85,16 @@ describe('camera recorder', () => {
     const t0 = Date.now();
     await rec.start();
     await waitFor('4 segments', () => segments.length >= 4);
+    // Stop in the middle of a segment: `q`, and ffmpeg closes and reports it.
+    await new Promise((r) => setTimeout(r, 1200));
+    const n = segments.length;
+    const stopAt = Date.now();
     await rec.stop();
+    expect(Date.now() - stopAt).toBeLessThan(8000); // q, not the SIGTERM fallback after 10 s
+    expect(rec.status()).toMatchObject({ state: 'stopped', pid: null, openGap: null });
+    expect(segments.length).toBe(n + 1);
+    expect(segments[n]!.run).toBe(segments[0]!.run);
+    expect(segments[n]!.durationMs).toBeLessThan(SEG_S * 1000);
 
     for (const [i, s] of segments.entries()) {
       // Layout: <root>/<camera>/<YYYY-MM-DD>/<HH>/<start>_<duration>.ts by the segment's UTC start.
@@ -97,7 +107,7 @@ describe('camera recorder', () => {
       // fixture (ffmpeg re-encoding would give libx264's High profile).
       expect(v).toMatchObject({ codecName: 'h264', profile: 'Constrained Baseline', width: 320, height: 240 });
       expect(p.streams).toHaveLength(1);
-      // Cut at keyframes (every 1 s) after each 2 s; the last one is cut short by `q`.
+      // Cut at keyframes (every 1 s) after each 2 s; the last one was cut short by `q`.
       if (i > 0 && i < segments.length - 1) expect(Math.abs(p.durationSeconds! - SEG_S)).toBeLessThan(0.6);
       expect(Math.abs(p.durationSeconds! * 1000 - s.durationMs)).toBeLessThan(250);
       // The camera's SPS, byte for byte, after an Annex B start code (h264parse
@@ -148,10 +158,31 @@ describe('camera recorder', () => {
     for (const s of segments.slice(before)) expect((await ff.probe(s.path)).streams[0]!.codecName).toBe('h264');
   }, 60_000);
 
+  it('camera frozen with its connection open: no segment in time, the watchdog restarts ffmpeg, gap "stalled"', async () => {
+    // A long socket timeout so that the watchdog (2 × 2 s), not ffmpeg, notices;
+    // a short q grace: ffmpeg blocked in a read only reacts to SIGTERM.
+    const { rec, segments, gaps, restarts } = newRecorder('stall', undefined, {
+      ioTimeoutSeconds: 60, stallFactor: 2, connectGraceMs: 8000, ffmpeg: new Ffmpeg({ quitGraceMs: 1000, termGraceMs: 2000 }),
+    });
+    await rec.start();
+    await waitFor('a segment', () => segments.length >= 1);
+    process.kill(cam.pid!, 'SIGSTOP');
+    try {
+      await waitFor('the watchdog restart', () => restarts.length >= 1, 15_000);
+    } finally {
+      process.kill(cam.pid!, 'SIGCONT');
+    }
+    expect(restarts[0]!.why).toBe('stalled');
+    const n = segments.length;
+    await waitFor('a segment after the camera thawed', () => segments.length > n, 30_000);
+    await rec.stop();
+    expect(gaps[0]).toMatchObject({ why: 'stalled', startMs: segments[n - 1]!.endMs, endMs: segments[n]!.startMs });
+  }, 60_000);
+
   it('ffmpeg killed with -9: earlier segments intact, the open one recovered, the index rebuilt from the files', async () => {
     const { rec, segments, restarts } = newRecorder('kill9');
     await rec.start();
-    await waitFor('3 segments', () => segments.length >= 3);
+    await waitFor('2 segments', () => segments.length >= 2);
     const earlier = await Promise.all(segments.map(async (s) => ({ path: s.path, sha: await sha256(s.path) })));
     // Kill it in the middle of a segment.
     await new Promise((r) => setTimeout(r, 1000));
@@ -190,7 +221,7 @@ describe('camera recorder', () => {
     await appendFile(join(incomingDir(root, 'kill9'), '1000-000008.ts'), '');
 
     // The "gateway" stays down for a while.
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 1500));
     const again = newRecorder('kill9', new SegmentIndex({ root }));
     await again.rec.start();
     // The leftover was recovered into the layout before recording resumed.
@@ -205,26 +236,4 @@ describe('camera recorder', () => {
     // The restart gap of the kill, and the time the "gateway" was down.
     expect(all.gaps.map((g) => g.why)).toEqual(expect.arrayContaining(['ffmpeg-failed', 'not-recording']));
   }, 90_000);
-
-  it('stop() quits ffmpeg with q: the open segment is finalised and indexed', async () => {
-    const { rec, index, segments } = newRecorder('stop');
-    await rec.start();
-    await waitFor('2 segments', () => segments.length >= 2);
-    await new Promise((r) => setTimeout(r, 1200));
-    const n = segments.length;
-    const t = Date.now();
-    await rec.stop();
-    expect(Date.now() - t).toBeLessThan(8000); // q, not the SIGTERM fallback after 10 s
-    expect(rec.status()).toMatchObject({ state: 'stopped', pid: null, openGap: null });
-    // The segment open at stop() was closed and reported by ffmpeg itself.
-    expect(segments.length).toBe(n + 1);
-    const lastSeg = segments.at(-1)!;
-    expect(lastSeg.run).toBe(segments[0]!.run);
-    expect(lastSeg.startMs).toBe(segments[n - 1]!.endMs);
-    const p = await ff.probe(lastSeg.path);
-    expect(p.streams[0]!.codecName).toBe('h264');
-    expect(Math.abs(p.durationSeconds! * 1000 - lastSeg.durationMs)).toBeLessThan(250);
-    expect((await index.lookup('stop', 0, Date.now() + 1000)).segments).toHaveLength(n + 1);
-    expect(await readdir(incomingDir(root, 'stop'))).toEqual([]);
-  }, 45_000);
 });
