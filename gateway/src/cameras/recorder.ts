@@ -42,7 +42,7 @@ export interface RecorderOptions {
   connectGraceMs?: number;
   /** ffmpeg's RTSP socket timeout, seconds. Default 10. */
   ioTimeoutSeconds?: number;
-  /** Restart delay after a failed run, doubled each time up to maxMs. Default 1000 → 60000. */
+  /** Restart delay after a failed run, doubled each time up to maxMs. Default 1000 → 30000. */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Emit 'down' once the camera has not recorded for this long. Default 30000. */
   downAlarmMs?: number;
@@ -156,6 +156,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (rec.hoursRewritten) this.o.log?.warn({ camera: this.cameraId, ...rec }, 'segment index repaired');
     await this.recoverLeftovers(await this.o.index.latestEnd(this.cameraId));
     this.coveredUntil = await this.o.index.latestEnd(this.cameraId);
+    if (this.state !== 'starting') return; // stop() was called meanwhile
     this.openGap = { startMs: this.coveredUntil ?? Date.now(), why: 'not-recording' };
     if (this.coveredUntil === null) this.openGap = null; // a new camera: nothing missed yet
     this.armDownTimer();
@@ -240,7 +241,16 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
     let startMs = run.endMs ?? arrivedMs - durationMs;
     if (Math.abs(startMs + durationMs - arrivedMs) > (this.o.maxDriftMs ?? 2000)) startMs = arrivedMs - durationMs;
-    if (this.coveredUntil !== null) startMs = Math.max(startMs, this.coveredUntil);
+    if (this.coveredUntil !== null && startMs < this.coveredUntil) {
+      // A small overlap is timing noise: start where recording stood. A large
+      // one means the gateway clock went back (e.g. set by NTP after boot):
+      // keep the clock's time rather than stamp every later segment in the future.
+      if (this.coveredUntil - startMs <= (this.o.maxDriftMs ?? 2000) + this.segmentSeconds * 1000) startMs = this.coveredUntil;
+      else {
+        this.o.log?.warn({ camera: this.cameraId, backMs: this.coveredUntil - startMs }, 'recorder: clock went back; segments overlap earlier ones');
+        this.coveredUntil = null;
+      }
+    }
     const st = await stat(file).catch(() => null);
     if (!st) return; // already recovered or removed
     const target = segmentPath(this.o.root, this.cameraId, startMs, durationMs);
@@ -250,6 +260,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     run.endMs = startMs + durationMs;
     run.segments++;
     this.runEnds.set(run.id, run.endMs);
+    // Only the last runs can still have a leftover to recover.
+    for (const id of this.runEnds.keys()) if (this.runEnds.size > 8) this.runEnds.delete(id);
     this.segmentCount++;
     await this.covered(startMs, startMs + durationMs);
     this.emit('segment', { startMs, durationMs, endMs: startMs + durationMs, bytes: st.size, run: run.id, path: target });
@@ -300,7 +312,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (!this.openGap) this.openGap = { startMs: this.coveredUntil ?? Date.now(), why };
     this.failures = run.segments > 0 ? 1 : this.failures + 1;
     const initial = this.o.backoff?.initialMs ?? 1000;
-    const max = this.o.backoff?.maxMs ?? 60_000;
+    const max = this.o.backoff?.maxMs ?? 30_000;
     const delayMs = Math.min(max, initial * 2 ** (this.failures - 1));
     const detail = lastLines(tail);
     this.o.log?.warn({ camera: this.cameraId, why, exitCode, signal, delayMs, detail }, 'recorder: ffmpeg ended, restarting');
