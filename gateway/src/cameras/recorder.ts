@@ -17,8 +17,9 @@
 // (no holes or overlaps from reporting jitter), re-anchored to "now" if the
 // two drift more than `maxDriftMs` apart.
 import { EventEmitter } from 'node:events';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FfmpegError, type Ffmpeg, type FfmpegStream, type StreamResult } from '../ffmpeg/ffmpeg.js';
 import { presets } from '../ffmpeg/presets.js';
@@ -152,6 +153,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.state !== 'idle') throw new Error(`recorder ${this.cameraId}: already started`);
     this.state = 'starting';
     await mkdir(incomingDir(this.o.root, this.cameraId), { recursive: true });
+    await this.endOrphan();
     const rec = await this.o.index.reconcile(this.cameraId);
     if (rec.hoursRewritten) this.o.log?.warn({ camera: this.cameraId, ...rec }, 'segment index repaired');
     await this.recoverLeftovers(await this.o.index.latestEnd(this.cameraId));
@@ -201,6 +203,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       ioTimeoutSeconds: this.o.ioTimeoutSeconds,
     });
     const stream = this.o.ffmpeg.stream(args, { timeoutMs: Infinity, stderrTailBytes: 8192 });
+    // For the next start after a gateway crash: ffmpeg outlives a killed parent.
+    if (stream.pid) writeFileSync(this.pidFile(), `${stream.pid} ${id}\n`);
     const run: Run = { id, stream, exited: Promise.resolve(), stalled: false, segments: 0, endMs: null };
     this.run = run;
     if (this.state !== 'recording') this.state = 'starting';
@@ -299,7 +303,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.watchdog = null;
     // Every segment ffmpeg reported is handled before deciding anything.
     await this.queue;
-    if (this.run === run) this.run = null;
+    if (this.run === run) {
+      this.run = null;
+      try { unlinkSync(this.pidFile()); } catch { /* already gone */ }
+    }
     const e = err instanceof FfmpegError ? err : null;
     const signal = e?.detail.signal ?? null;
     const exitCode = e ? e.detail.exitCode ?? null : 0;
@@ -340,6 +347,43 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (rep.recovered.length || rep.damaged.length) {
       this.o.log?.warn({ camera: this.cameraId, recovered: rep.recovered.length, damaged: rep.damaged }, 'recorder: recovered unfinished segments');
     }
+  }
+
+  private pidFile(): string {
+    return join(incomingDir(this.o.root, this.cameraId), 'ffmpeg.pid');
+  }
+
+  /**
+   * An ffmpeg left running by a gateway killed with -9 keeps recording into
+   * .incoming (it ignores the broken pipes to its dead parent) and would
+   * record twice alongside a new one. Ended with SIGTERM (ffmpeg then closes
+   * its segment) before leftovers are recovered; SIGKILL if it lingers. Only a
+   * process whose command line names this camera's folder is touched.
+   */
+  private async endOrphan(): Promise<void> {
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(this.pidFile(), 'utf8').split(/\s/)[0]);
+    } catch {
+      return;
+    }
+    const ours = () => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(resolve(incomingDir(this.o.root, this.cameraId)));
+      } catch {
+        return false;
+      }
+    };
+    if (pid > 0 && ours()) {
+      this.o.log?.warn({ camera: this.cameraId, pid }, 'recorder: ending the ffmpeg of an earlier gateway');
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      for (let waited = 0; ours() && waited < 5000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      if (ours()) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        for (let waited = 0; ours() && waited < 2000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    try { unlinkSync(this.pidFile()); } catch { /* gone */ }
   }
 
   private armWatchdog(run: Run, ms: number): void {
