@@ -153,6 +153,8 @@ describe('broadcasts with simulated speakers', () => {
     await until(() => !t.gw.ctx.broker!.isConnected(s2!.id), 'the broker has seen s2 go');
     const bc = await t.gw.ctx.broadcasts.create({ source: { kind: 'media', mediaId: short }, target: { zones: ['thon-2'] } }, 'test');
     await until(() => kinds(s1!.id, bc.id).includes('finished'), 's1 played', 10_000);
+    // The speaker's local event fires as it publishes; the gateway has it a moment later.
+    for (let i = 0; i < 100 && (await view(bc.id)).counts.played < 1; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await view(bc.id)).counts).toMatchObject({ played: 1, pending: 1 });
     const late = new SimSpeaker({ id: s2!.id, secret: s2!.secret, zoneId: s2!.zoneId, url: t.url, httpUrl: `http://127.0.0.1:${t.gw.httpPort}`, heartbeatMs: 200, heartbeatPhaseMs: 0 });
     late.on('play', (p) => plays.set(s2!.id, [...(plays.get(s2!.id) ?? []), p]));
