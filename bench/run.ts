@@ -30,7 +30,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   },
   segments: {
     describe: 'camera segment index: one-hour lookup among 30 days × 4 cameras (synthetic per-hour index), cold/cached/day, '
-      + 'against a lowdb-style array and file names only (--days 30 --cameras 4 --segment 10 --lookups 300)',
+      + 'against a lowdb-style array and file names only (--days 30 --cameras 4 --segment 10 --lookups 1000)',
     run: async (argv) => (await import('./segments.js')).segmentsBench(argv),
   },
   recording: {

@@ -7,7 +7,7 @@
 // day. For comparison, in the same run: the lowdb-style single JSON array
 // the issue rules out (load = parse the whole file; then filter in memory),
 // and deriving an hour from the file names alone (readdir of one hour).
-// `npm run bench -- segments [--days 30 --cameras 4 --segment 10 --lookups 300]`
+// `npm run bench -- segments [--days 30 --cameras 4 --segment 10 --lookups 1000]`
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ export async function segmentsBench(argv: string[]): Promise<void> {
   const days = arg(argv, 'days', 30);
   const cameras = arg(argv, 'cameras', 4);
   const segS = arg(argv, 'segment', 10);
-  const lookups = arg(argv, 'lookups', 300);
+  const lookups = arg(argv, 'lookups', 1000);
   const root = await mkdtemp(join(tmpdir(), 'bench-segments-'));
   const end = Date.UTC(2026, 10, 25);
   const start = end - days * 24 * HOUR_MS;
@@ -151,14 +151,15 @@ export async function segmentsBench(argv: string[]): Promise<void> {
     const ref = summary(cold).p50;
     process.stdout.write(`one-hour lookups: ${lookups}, ${(found / lookups).toFixed(0)} segments each on average; all-segments JSON ${bigMb.toFixed(1)} MB\n`);
     process.stdout.write(table(
-      ['method', 'n', 'p50 ms', 'p99 ms', 'max ms', '× cold index p50'],
+      ['method', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '× cold index p50'],
       rows.map(([name, v]) => {
         const s = summary(v as number[]);
-        return [name, s.n, s.p50.toFixed(3), s.p99.toFixed(3), s.max.toFixed(3), (s.p50 / ref).toFixed(2)];
+        return [name, s.n, s.p50.toFixed(3), s.p90.toFixed(3), s.p99.toFixed(3), s.max.toFixed(3), (s.p50 / ref).toFixed(2)];
       }),
     ) + '\n');
     const p99 = summary(cold).p99;
-    process.stdout.write(`${p99 < TARGET_MS ? 'PASS' : 'FAIL'}: one-hour lookup p99 ${p99.toFixed(2)} ms without cache (target < ${TARGET_MS} ms)\n`);
+    process.stdout.write(`${p99 < TARGET_MS ? 'PASS' : 'FAIL'}: one-hour lookup p99 ${p99.toFixed(2)} ms without cache (target < ${TARGET_MS} ms; `
+      + `p50 ${summary(cold).p50.toFixed(2)} ms; on a shared machine p99 is mostly other processes' scheduling)\n`);
     await mkdir('.tmp/bench', { recursive: true });
     await writeFile(join('.tmp/bench', `segments-${Date.now()}.json`), JSON.stringify({
       days, cameras, segmentSeconds: segS, lines, indexBytes: bytes, allSegmentsJsonMb: bigMb,
