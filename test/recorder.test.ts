@@ -219,6 +219,8 @@ describe('camera recorder', () => {
     await writeFile(leftover, whole.subarray(0, Math.floor(whole.length / 2 / 188) * 188));
     await utimes(leftover, new Date(), new Date(last.endMs + 1000));
     await appendFile(join(incomingDir(root, 'kill9'), '1000-000008.ts'), '');
+    // Bytes that are no video at all: kept aside for a human, never indexed.
+    await writeFile(join(incomingDir(root, 'kill9'), '1000-000009.ts'), Buffer.alloc(4096, 0x47));
 
     // The "gateway" stays down for a while.
     await new Promise((r) => setTimeout(r, 1500));
@@ -229,7 +231,7 @@ describe('camera recorder', () => {
     expect(again.segments[0]!.run).toBe(1000);
     await waitFor('recording after the restart', () => again.segments.length >= 2, 30_000);
     await again.rec.stop();
-    expect(await readdir(incomingDir(root, 'kill9'))).toEqual([]);
+    expect(await readdir(incomingDir(root, 'kill9'))).toEqual(['1000-000009.ts.damaged']);
     const all = await again.index.lookup('kill9', segments[0]!.startMs - 60_000, Date.now() + 60_000);
     expect(all.segments.map((s) => relative(join(root, 'kill9'), s.path)).sort()).toEqual(await filesOnDisk('kill9'));
     expect(all.segments.some((s) => s.startMs === last.startMs)).toBe(true);
