@@ -133,7 +133,10 @@ export class SegmentIndex {
     const span = (toMs - first) / HOUR_MS;
     // A short range tries each hour (one stat each); a long one lists the folders that exist.
     const hours = span <= 48 ? hourRange(first, toMs) : (await this.hours(cameraId)).filter((h) => h >= first && h < toMs);
-    for (const h of hours) {
+    for (let k = 0; k < hours.length; k++) {
+      const h = hours[k]!;
+      // Hour files are read synchronously: let MQTT and HTTP in between on a long range.
+      if (k > 0 && k % 24 === 0) await new Promise((r) => setImmediate(r));
       const dir = hourDir(this.root, cameraId, h);
       const e = await this.load(dir, h);
       const name = segmentNamer(h);
