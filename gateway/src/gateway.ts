@@ -39,6 +39,8 @@ import { BroadcastStore } from './broadcast/store.js';
 import { BroadcastService } from './broadcast/service.js';
 import { StreamHub } from './broadcast/streams.js';
 import { signStreamUrl } from './http/routes/streams.js';
+import { SegmentIndex } from './cameras/segments.js';
+import { Recorder } from './cameras/recorder.js';
 import { ScheduleService } from './schedule/service.js';
 
 export interface GatewayContext {
@@ -70,6 +72,10 @@ export interface GatewayContext {
   broadcasts: BroadcastService;
   /** Live and relay streams: one encoder each, fanned out to the speakers. */
   streams: StreamHub;
+  /** Recorded segments of the desk cameras (per-hour index files, not the store). */
+  segments: SegmentIndex;
+  /** One per enabled camera in cameras.list. */
+  recorders: Recorder[];
   /** The broadcast programme: files, runner, journal, calendar and log. */
   schedule: ScheduleService;
   now: () => number;
@@ -209,9 +215,19 @@ export class Gateway {
       onChanged: (what, detail) => bus.emit('schedule.changed', { what, ...detail, at: now() }),
     });
 
+    const recordingsDir = settings.cameras.dir ? resolve(settings.cameras.dir) : join(dataDir, 'recordings');
+    const segments = new SegmentIndex({ root: recordingsDir });
+    const c = settings.cameras;
+    const recorders = c.list.filter((cam) => cam.enabled).map((cam) => new Recorder({
+      cameraId: cam.id, url: cam.url, root: recordingsDir, index: segments, ffmpeg,
+      segmentSeconds: c.segmentSeconds, stallFactor: c.stallFactor, ioTimeoutSeconds: c.ioTimeoutSeconds,
+      backoff: { maxMs: c.backoffMaxSeconds * 1000 }, downAlarmMs: c.downAlarmSeconds * 1000,
+      log: log.child({ mod: 'recorder', camera: cam.id }),
+    }));
+
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, recorders, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -363,6 +379,23 @@ export class Gateway {
         name: 'schedule',
         start: () => this.ctx.schedule.start(),
         stop: () => this.ctx.schedule.stop(),
+      },
+      {
+        // Recording never waits for anything else; a camera that is down raises an alarm, not an error.
+        name: 'cameras',
+        start: async () => {
+          const { recorders, alarms, segments } = this.ctx;
+          await mkdir(segments.root, { recursive: true, mode: 0o700 });
+          const guard = (p: Promise<unknown>) => p.catch((err) => log.error({ err }, 'camera alarm update failed'));
+          for (const r of recorders) {
+            r.on('down', ({ why }) => void guard(alarms.open(r.cameraId, 'camera-down', `not recording: ${why}`)));
+            r.on('up', () => void guard(alarms.clear(r.cameraId, 'camera-down')));
+            await r.start();
+          }
+        },
+        stop: async () => {
+          await Promise.all(this.ctx.recorders.map((r) => r.stop()));
+        },
       },
       {
         name: 'http',

@@ -142,6 +142,7 @@ export const en: Record<MessageKey, string> = {
   'alarm.weak-signal': 'Weak signal',
   'alarm.high-temperature': 'High temperature',
   'alarm.clock-skew': 'Clock skew',
+  'alarm.camera-down': 'Camera not recording',
 
   'form.save': 'Save',
   'form.saving': 'Saving…',

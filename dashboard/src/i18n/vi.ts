@@ -142,6 +142,7 @@ export const vi = {
   'alarm.weak-signal': 'Sóng yếu',
   'alarm.high-temperature': 'Nhiệt độ cao',
   'alarm.clock-skew': 'Lệch đồng hồ',
+  'alarm.camera-down': 'Camera không ghi hình',
 
   'form.save': 'Lưu',
   'form.saving': 'Đang lưu…',

@@ -104,6 +104,30 @@ export const settingsSchema = {
         tickSeconds: { type: 'number', minimum: 0.05, maximum: 60, default: 1, description: 'how often the runner compares the clock with the programme' },
       },
     },
+    cameras: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'desk cameras recorded continuously (stream copy, MPEG-TS segments); the list is a stopgap until ONVIF cameras are registered',
+      properties: {
+        dir: { type: 'string', default: '', description: 'recordings root; empty: <dataDir>/recordings' },
+        segmentSeconds: { type: 'integer', minimum: 2, maximum: 60, default: 10 },
+        stallFactor: { type: 'number', minimum: 2, maximum: 10, default: 3, description: 'no new segment for this many segment lengths = stalled, ffmpeg restarted' },
+        ioTimeoutSeconds: { type: 'integer', minimum: 2, maximum: 60, default: 10 },
+        backoffMaxSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 30 },
+        downAlarmSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 30, description: 'a camera not recording this long raises a camera-down alarm' },
+        list: {
+          type: 'array', default: [], maxItems: 32,
+          items: {
+            type: 'object', additionalProperties: false, required: ['id', 'url'],
+            properties: {
+              id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$' },
+              name: { type: 'string', default: '' },
+              url: { type: 'string', pattern: '^rtsps?://', description: 'RTSP URL, credentials included when needed (never logged)' },
+              enabled: { type: 'boolean', default: true },
+            },
+          },
+        },
+      },
+    },
     ffmpeg: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -153,6 +177,10 @@ export interface Settings {
     emergencyVolume: number | null; proofGraceSeconds: number; retrySeconds: number;
   };
   schedule: { dir: string; leadMinutes: number; graceMinutes: number; tickSeconds: number };
+  cameras: {
+    dir: string; segmentSeconds: number; stallFactor: number; ioTimeoutSeconds: number; backoffMaxSeconds: number; downAlarmSeconds: number;
+    list: Array<{ id: string; name: string; url: string; enabled: boolean }>;
+  };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };
   tts: {
     engine: 'espeak' | 'command'; espeakPath: string; defaultVoice: string; rate: number; pitch: number;

@@ -50,7 +50,8 @@ export interface OwedCommand {
   lastSentAt: string | null;
 }
 
-export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew'] as const;
+/** camera-down: `deviceId` is then the camera's id (cameras.list). */
+export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew', 'camera-down'] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 export interface Alarm {
