@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { CURRENT_SCHEMA_VERSION } from '../gateway/src/store/migrations.js';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -75,7 +76,7 @@ describe('store under kill -9', () => {
         throw new Error(`kill ${i + 1} (after ${delay} ms): store file is torn (${text.length} bytes): ${(err as Error).message}`);
       }
       expect(doc.devices).toHaveLength(DEVICES);
-      expect(doc.schemaVersion).toBe(1);
+      expect(doc.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
       expect(typeof doc.counter).toBe('number');
       // Never goes back, and every acknowledged update is there.
       expect(doc.counter).toBeGreaterThanOrEqual(previous);

@@ -23,7 +23,7 @@ describe('Store', () => {
   it('opens an empty store in a new directory; the file is written by the first update', async () => {
     const store = await Store.open(file);
     expect(existsSync(join(dir, 'data'))).toBe(true);
-    expect(store.data).toEqual({ schemaVersion: CURRENT_SCHEMA_VERSION, users: [], zones: [], devices: [], owed: [], alarms: [] });
+    expect(store.data).toEqual({ schemaVersion: CURRENT_SCHEMA_VERSION, users: [], zones: [], devices: [], owed: [], alarms: [], cameras: [], complaintCases: [] });
     // Current behaviour: open() does not write an untouched empty store.
     await store.update((d) => d.zones.push(zone('a')));
     expect(existsSync(file)).toBe(true);
@@ -76,6 +76,19 @@ describe('Store', () => {
     expect(onDisk.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     expect(onDisk.alarms).toEqual([]);
     expect(onDisk.zones).toEqual([zone('cu')]);
+  });
+
+  it('migrates a version-1 file: adds the camera registry and complaint cases, keeps the rest', async () => {
+    mkdirSync(join(dir, 'data'));
+    const v1 = { schemaVersion: 1, users: [], zones: [zone('cu')], devices: [], owed: [], alarms: [] };
+    writeFileSync(file, JSON.stringify(v1));
+    const store = await Store.open(file);
+    expect(store.data.schemaVersion).toBe(2);
+    expect(store.data.cameras).toEqual([]);
+    expect(store.data.complaintCases).toEqual([]);
+    expect(store.data.zones).toEqual([zone('cu')]);
+    await store.close();
+    expect(JSON.parse(readFileSync(`${file}.v1.bak`, 'utf8'))).toEqual(v1);
   });
 
   it('refuses a file written by a newer gateway, and leaves it untouched', async () => {

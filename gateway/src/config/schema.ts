@@ -114,6 +114,48 @@ export const settingsSchema = {
         ioTimeoutSeconds: { type: 'integer', minimum: 2, maximum: 60, default: 10 },
         backoffMaxSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 30 },
         downAlarmSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 30, description: 'a camera not recording this long raises a camera-down alarm' },
+        retention: {
+          type: 'object', additionalProperties: false, default: {},
+          description: 'what recordings are kept: the oldest unprotected segments go first',
+          properties: {
+            days: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'untagged recordings older than this are deleted' },
+            quotaGb: { type: 'number', minimum: 0, default: 0, description: 'recordings never use more than this; 0: no quota (minFreeGb still applies)' },
+            minFreeGb: { type: 'number', minimum: 0, default: 2, description: 'free disk space kept on the recordings file system' },
+            tagKeepDays: { type: 'integer', minimum: 1, maximum: 3650, default: 90, description: 'segments covered by a tag are kept this long' },
+            sweepSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
+          },
+        },
+        tags: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            preSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 30, description: 'a tag covers this much video before its time' },
+            postSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 60 },
+            lowRatingMax: { type: 'integer', minimum: 1, maximum: 5, default: 2, description: 'keypad scores up to this one tag the desk camera' },
+            motionMergeSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 30, description: 'motion within this gap extends the previous motion tag' },
+          },
+        },
+        onvif: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            discoveryMs: { type: 'integer', minimum: 200, maximum: 30000, default: 3000 },
+            clockWarnSeconds: { type: 'number', minimum: 0.1, maximum: 3600, default: 2, description: 'camera clock further off than this: a warning (evidence timestamps depend on it)' },
+            pullSeconds: { type: 'integer', minimum: 1, maximum: 60, default: 10, description: 'PullPoint long-poll timeout' },
+            backoffMaxSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 300 },
+          },
+        },
+        exportDir: { type: 'string', default: '', description: 'evidence exports; empty: <dataDir>/exports' },
+        desks: {
+          type: 'array', default: [], maxItems: 32,
+          description: 'one-stop desks: which keypads rate which desk (a camera names its desk in the registry)',
+          items: {
+            type: 'object', additionalProperties: false, required: ['id'],
+            properties: {
+              id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$' },
+              name: { type: 'string', default: '' },
+              keypads: { type: 'array', default: [], items: { type: 'string', minLength: 1 } },
+            },
+          },
+        },
         list: {
           type: 'array', default: [], maxItems: 32,
           items: {
@@ -179,6 +221,11 @@ export interface Settings {
   schedule: { dir: string; leadMinutes: number; graceMinutes: number; tickSeconds: number };
   cameras: {
     dir: string; segmentSeconds: number; stallFactor: number; ioTimeoutSeconds: number; backoffMaxSeconds: number; downAlarmSeconds: number;
+    retention: { days: number; quotaGb: number; minFreeGb: number; tagKeepDays: number; sweepSeconds: number };
+    tags: { preSeconds: number; postSeconds: number; lowRatingMax: number; motionMergeSeconds: number };
+    onvif: { discoveryMs: number; clockWarnSeconds: number; pullSeconds: number; backoffMaxSeconds: number };
+    exportDir: string;
+    desks: Array<{ id: string; name: string; keypads: string[] }>;
     list: Array<{ id: string; name: string; url: string; enabled: boolean }>;
   };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };

@@ -24,6 +24,16 @@ export interface GatewayEvents {
   'broadcast.updated': BroadcastView;
   /** The programme files changed (reload, API edit) or an occurrence was journalled (pre-staged, late, missed...). */
   'schedule.changed': { what: 'programme' | 'occurrence'; key?: string; event?: string; at: number };
+  /** A camera was added, changed or removed in the registry (the recorders follow). */
+  'camera.changed': { cameraId: string; change: 'created' | 'updated' | 'deleted' };
+  /** An ONVIF event from a camera: motion or tamper started (`active`) or ended. `at`: the camera's time corrected by its clock offset. */
+  'camera.event': { cameraId: string; kind: 'motion' | 'tamper'; active: boolean; at: number; topic: string };
+  /** A tag was created or changed (motion, tamper, low rating, complaint, bookmark). */
+  'tag.changed': { tagId: string; cameraIds: string[]; type: string; change: 'created' | 'updated' | 'deleted' };
+  /** A complaint case changed (status, notes, tags, exports). */
+  'case.changed': { caseId: string; at: number };
+  /** An export's progress or final state. */
+  'export.progress': { exportId: string; state: 'running' | 'done' | 'failed'; percent: number; error?: string };
 }
 
 type Listener<T> = (payload: T) => void;

@@ -76,3 +76,51 @@ export interface Telemetry {
   freeCache?: number;
   fw: string;
 }
+
+/**
+ * A desk camera in the registry (owned by cameras/registry.ts). Credentials
+ * are sealed (AES-256-GCM, key in <dataDir>) and never leave the gateway
+ * through the API.
+ */
+export interface CameraRecord {
+  id: string;
+  name: string;
+  /** cameras.desks[].id this camera looks at (keypad ratings and complaints at that desk tag it) */
+  desk: string | null;
+  /** onvif: found/added by ONVIF (stream URI asked from the camera); rtsp: a plain RTSP URL */
+  kind: 'onvif' | 'rtsp';
+  /** ONVIF device service URL (kind onvif) */
+  xaddr: string | null;
+  /** RTSP URL without credentials */
+  streamUrl: string | null;
+  snapshotUrl: string | null;
+  profileToken: string | null;
+  /** sealed { username, password } (cameras/secrets.ts); null: no credentials */
+  sealedCredentials: string | null;
+  enabled: boolean;
+  info: { manufacturer: string; model: string; firmware: string; serial: string; hardwareId: string } | null;
+  /** does the camera offer PullPoint events (null: not asked yet) */
+  pullPoint: boolean | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A complaint case (owned by cameras/cases.ts): gathers tags, clips and exports. */
+export interface ComplaintCase {
+  id: string;
+  /** the commune's reference number for the complaint */
+  reference: string;
+  desk: string | null;
+  /** when it happened (UTC ISO) */
+  at: string;
+  account: string;
+  status: 'open' | 'handled';
+  /** legal hold of the covered recordings, until the chairman releases it */
+  hold: boolean;
+  tagIds: string[];
+  exportIds: string[];
+  notes: Array<{ at: string; by: string; text: string }>;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+}

@@ -4,7 +4,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import type { Alarm, Device, OwedCommand, User, Zone } from '../core/types.js';
+import type { Alarm, CameraRecord, ComplaintCase, Device, OwedCommand, User, Zone } from '../core/types.js';
 import { readJsonFile, removeStaleTemps, SerialWriter } from './atomic-write.js';
 import { CURRENT_SCHEMA_VERSION, migrate } from './migrations.js';
 
@@ -15,10 +15,13 @@ export interface StoreData {
   devices: Device[];
   owed: OwedCommand[];
   alarms: Alarm[];
+  /** desk cameras (few, slow-changing; their segments live in per-hour files, never here) */
+  cameras: CameraRecord[];
+  complaintCases: ComplaintCase[];
 }
 
 export const emptyStore = (): StoreData => ({
-  schemaVersion: CURRENT_SCHEMA_VERSION, users: [], zones: [], devices: [], owed: [], alarms: [],
+  schemaVersion: CURRENT_SCHEMA_VERSION, users: [], zones: [], devices: [], owed: [], alarms: [], cameras: [], complaintCases: [],
 });
 
 /**
