@@ -83,4 +83,52 @@ describe('embedded broker', () => {
     dev.end(true);
     gw.end(true);
   });
+
+  it('accepts an auxiliary publish-only session <id>.<suffix> with the device\'s own credentials: it publishes on the device\'s topics, may not subscribe, and does not count as the device\'s link', async () => {
+    const links: Array<[string, boolean]> = [];
+    const devices = new Map([['spk-1', { secretHash: hashDeviceSecret('s1'), zoneId: 'thon-1' }], ['spk-2', { secretHash: hashDeviceSecret('s2'), zoneId: 'thon-1' }]]);
+    const b = new EmbeddedBroker({
+      host: '127.0.0.1', port: 0, maxPacketBytes: 20_000, gateway: GW,
+      findDevice: (id) => devices.get(id), verifySecret: verifyDeviceSecret, policy: new AccessPolicy(new Topics('commune')),
+      onLink: (id, up) => links.push([id, up]),
+    });
+    await b.start();
+    broker = b;
+    b.acceptDevices = true;
+    const url = `mqtt://127.0.0.1:${b.ports.mqtt}`;
+    const gw = await connectDevice(url, 'gw-client', GW.password, { username: GW.username });
+    const got: string[] = [];
+    gw.on('message', (topic, p) => got.push(`${topic} ${p.toString()}`));
+    await gw.subscribeAsync('commune/dev/#', { qos: 1 });
+
+    const aux = await connectDevice(url, 'spk-1.p1', 's1', { username: 'spk-1' });
+    await aux.publishAsync('commune/dev/spk-1/event', '{"x":1}', { qos: 1 });
+    await waitFor(() => got.includes('commune/dev/spk-1/event {"x":1}'), 2000, 'aux publish delivered');
+    expect(b.isConnected('spk-1')).toBe(false);
+    expect(links).toEqual([]);
+    // SUBACK 0x80 (mqtt.js rejects the promise with it)
+    const refused = await aux.subscribeAsync('commune/dev/spk-1/cmd', { qos: 1 }).then(() => 'granted', (e: Error) => e.message);
+    expect(refused).toMatch(/Subscribe error/);
+
+    // Not a way into another device: the prefix must be the username, and the suffix is short and plain.
+    for (const [id, user, pw] of [['spk-2.p1', 'spk-1', 's1'], ['spk-1.p1', 'spk-2', 's2'], ['spk-1.P!', 'spk-1', 's1'], ['spk-1.', 'spk-1', 's1'], ['spk-1.p1', 'spk-1', 'wrong']] as const) {
+      const err = await connectDevice(url, id, pw, { username: user }).then((c) => { c.end(true); return null; }, (e: { code?: number }) => e.code);
+      expect(err, `${id} as ${user}`).not.toBeNull();
+    }
+    // Spoofing from an aux session is refused like from the main one (the connection is closed).
+    const closed = new Promise<void>((r) => aux.once('close', () => r()));
+    aux.publish('commune/dev/spk-2/event', '{"spoof":1}', { qos: 1 });
+    await closed;
+    expect(got.some((g) => g.includes('spoof'))).toBe(false);
+
+    // The main session still works next to an aux one, and disconnect() closes both.
+    const main = await connectDevice(url, 'spk-1', 's1');
+    const aux2 = await connectDevice(url, 'spk-1.p2', 's1', { username: 'spk-1' });
+    await waitFor(() => b.isConnected('spk-1') && b.sessions('spk-1') === 2, 2000, 'both sessions ready');
+    expect(links).toEqual([['spk-1', true]]);
+    const bothClosed = Promise.all([main, aux2].map((c) => new Promise<void>((r) => c.once('close', () => r()))));
+    expect(b.disconnect('spk-1')).toBe(true);
+    await bothClosed;
+    main.end(true); aux2.end(true); gw.end(true);
+  });
 });

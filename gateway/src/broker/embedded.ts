@@ -34,6 +34,11 @@ export interface EmbeddedBrokerOptions {
   log?: { warn: (obj: object, msg: string) => void; debug: (obj: object, msg: string) => void };
 }
 
+/** `<deviceId>.<1–16 lowercase letters or digits>`; device ids contain no dot, so this never names another device. */
+export function isAuxClientId(clientId: string, deviceId: string): boolean {
+  return clientId.startsWith(`${deviceId}.`) && /^[a-z0-9]{1,16}$/.test(clientId.slice(deviceId.length + 1));
+}
+
 // CONNACK return codes, MQTT 3.1.1 §3.2.2.3
 const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
@@ -45,6 +50,8 @@ export class EmbeddedBroker {
   /** Principal per client object (not per id: a takeover briefly has two clients with one id). */
   private principals = new WeakMap<Client, Principal>();
   private clients = new Map<string, Client>();
+  /** Auxiliary publish-only sessions (see isAuxClientId): closed with their device, never counted as its link. */
+  private auxClients = new Set<Client>();
   /** Devices are refused (CONNACK 3) until the gateway's own client is subscribed. */
   acceptDevices = false;
   private closing = false;
@@ -82,14 +89,20 @@ export class EmbeddedBroker {
           return done(null, true);
         }
         // Username is the device id and must equal the client id, so one device
-        // cannot take over another's session by reusing its client id.
-        if (client.id !== username) return fail(NOT_AUTHORIZED, 'client id must equal username');
+        // cannot take over another's session by reusing its client id. The one
+        // exception is an auxiliary, publish-only session `<deviceId>.<suffix>`:
+        // a device whose MQTT client cannot publish on its main session (the
+        // reference shell agent runs mosquitto_sub and mosquitto_pub as separate
+        // processes, and two sessions with one client id would take each other
+        // over, MQTT 3.1.1 §3.1.4) still uses its own credentials and topics.
+        const aux = client.id !== username && isAuxClientId(client.id, username);
+        if (client.id !== username && !aux) return fail(NOT_AUTHORIZED, 'client id must equal username');
         // Until the gateway's own client is subscribed, a device's first messages
         // would reach nobody: tell it to come back (CONNACK 3, it retries).
         if (!this.acceptDevices) return fail(SERVER_UNAVAILABLE, 'gateway not ready');
         const dev = o.findDevice(username);
         if (!dev || !o.verifySecret(pw, dev.secretHash)) return fail(BAD_CREDENTIALS, 'bad device credentials');
-        this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId });
+        this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId, ...(aux ? { aux: true } : {}) });
         done(null, true);
       },
       authorizePublish: (client, packet, cb) => {
@@ -127,10 +140,16 @@ export class EmbeddedBroker {
     await aedes.listen();
     aedes.on('clientReady', (client) => {
       const who = this.principals.get(client);
+      // Presence and "connected" describe the main session only.
+      if (who?.kind === 'device' && who.aux) {
+        this.auxClients.add(client);
+        return;
+      }
       this.clients.set(client.id, client);
       if (who?.kind === 'device') o.onLink?.(who.deviceId, true);
     });
     aedes.on('clientDisconnect', (client) => {
+      if (this.auxClients.delete(client)) return;
       // A takeover by the same id fires disconnect for the old client after the
       // new one is ready: only report if this client is still the current one.
       if (this.clients.get(client.id) !== client) return;
@@ -177,14 +196,32 @@ export class EmbeddedBroker {
     return who?.kind === 'device' && who.deviceId === deviceId;
   }
 
+  /** Live sessions of a device: its main one and any auxiliary publish-only ones. */
+  sessions(deviceId: string): number {
+    let n = this.isConnected(deviceId) ? 1 : 0;
+    for (const a of this.auxClients) {
+      const who = this.principals.get(a);
+      if (who?.kind === 'device' && who.deviceId === deviceId) n += 1;
+    }
+    return n;
+  }
+
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
   }
 
   /** Closes a device's session, e.g. after its secret was rotated or its zone changed. */
   disconnect(deviceId: string): boolean {
+    let closed = false;
+    for (const a of [...this.auxClients]) {
+      const who = this.principals.get(a);
+      if (who?.kind === 'device' && who.deviceId === deviceId) {
+        a.close();
+        closed = true;
+      }
+    }
     const c = this.clients.get(deviceId);
-    if (!c) return false;
+    if (!c) return closed;
     c.close();
     return true;
   }
@@ -198,7 +235,7 @@ export class EmbeddedBroker {
   async closeDevices(): Promise<void> {
     this.acceptDevices = false;
     this.closing = true;
-    const devices = [...this.clients.values()].filter((c) => this.principals.get(c)?.kind === 'device');
+    const devices = [...this.clients.values(), ...this.auxClients].filter((c) => this.principals.get(c)?.kind === 'device');
     await Promise.all(devices.map((c) => new Promise<void>((r) => c.close(() => r()))));
   }
 

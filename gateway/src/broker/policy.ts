@@ -5,7 +5,7 @@ import { DEVICE_TO_GATEWAY, Topics } from '../mqtt/topics.js';
 
 export type Principal =
   | { kind: 'gateway' }
-  | { kind: 'device'; deviceId: string; zoneId: string | null };
+  | { kind: 'device'; deviceId: string; zoneId: string | null; /** a publish-only extra session (client id `<deviceId>.<suffix>`) */ aux?: boolean };
 
 export type Decision = { ok: true } | { ok: false; reason: string };
 
@@ -37,6 +37,9 @@ export class AccessPolicy {
     if (who.kind === 'gateway') {
       return filter.startsWith(`${this.topics.ns}/`) ? allow : deny('outside the gateway topic root');
     }
+    // An auxiliary session only publishes (a shell agent's mosquitto_pub): the
+    // device's commands go to its one main session, so each is executed once.
+    if (who.aux) return deny('auxiliary sessions may not subscribe');
     // Devices get exact topics only: a wildcard could reach other devices' traffic.
     if (filter.includes('+') || filter.includes('#')) return deny('wildcards are not allowed for devices');
     if (filter === this.topics.deviceCmd(who.deviceId)) return allow;
