@@ -191,7 +191,7 @@ export class TagService {
   private fh: FileHandle | null = null;
   private chain: Promise<void> = Promise.resolve();
   private lines = 0;
-  private dirty = new Set<string>();
+  private dirty = new Map<string, 'created' | 'updated'>();
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   readonly file: string;
@@ -496,9 +496,9 @@ export class TagService {
     }
   }
 
+  /** Motion changes are written and announced in batches: a flickering detector must not flood the log or the live feed. */
   private markDirty(t: Tag, change: 'created' | 'updated'): void {
-    this.dirty.add(t.id);
-    this.o.onChanged?.(t, change);
+    if (this.dirty.get(t.id) !== 'created') this.dirty.set(t.id, change);
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
@@ -510,13 +510,14 @@ export class TagService {
 
   private async flushDirty(sync: boolean): Promise<void> {
     if (!this.dirty.size) return this.chain;
-    const lines: LogLine[] = [];
-    for (const id of this.dirty) {
+    const changed: Array<[Tag, 'created' | 'updated']> = [];
+    for (const [id, change] of this.dirty) {
       const t = this.byId.get(id);
-      if (t) lines.push({ op: 'put', tag: t });
+      if (t) changed.push([t, change]);
     }
     this.dirty.clear();
-    await this.append(lines, sync);
+    await this.append(changed.map(([tag]) => ({ op: 'put', tag })), sync);
+    for (const [t, change] of changed) this.o.onChanged?.(t, change);
   }
 
   private serial(job: () => Promise<void>): Promise<void> {
