@@ -298,6 +298,20 @@ describe('bookmarks, motion tags and queries', () => {
   });
 });
 
+describe('API description', () => {
+  it('lists the tag and case routes in the OpenAPI document, every one behind a session', async () => {
+    const doc = (await t.call({ method: 'GET', url: '/docs/json', cookie: admin })).json();
+    for (const p of ['/api/tags', '/api/tags/{id}', '/api/cases', '/api/cases/{id}', '/api/cases/{id}/notes', '/api/cases/{id}/tags', '/api/cases/{id}/tags/{tagId}', '/api/cases/{id}/release-hold']) {
+      expect(Object.keys(doc.paths)).toContain(p);
+      for (const [method, op] of Object.entries(doc.paths[p] as Record<string, { responses: Record<string, unknown> }>)) {
+        expect(Object.keys(op.responses), `${method} ${p}`).toEqual(expect.arrayContaining(['4XX', '5XX']));
+        const res = await t.call({ method: method.toUpperCase() as 'GET', url: p.replace('{id}', '6f1c1f0e-8a0e-4a57-9d7e-2f0a3c1b9e11').replace('{tagId}', '6f1c1f0e-8a0e-4a57-9d7e-2f0a3c1b9e12') });
+        expect(res.statusCode, `${method} ${p}`).toBe(401);
+      }
+    }
+  });
+});
+
 function caseIdOf(reference: string): string {
   return t.gw.ctx.cases.list().find((c) => c.reference === reference)!.id;
 }
