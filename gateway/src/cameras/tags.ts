@@ -198,6 +198,8 @@ export class TagService {
   /** lines skipped on replay (torn by a crash, or not parseable) */
   skipped = 0;
   compactions = 0;
+  /** the last append failed (ENOSPC...): the file may end in a torn line */
+  private broken = false;
 
   constructor(private readonly o: TagServiceOptions) {
     this.now = o.now ?? Date.now;
@@ -325,7 +327,13 @@ export class TagService {
       createdBy: input.createdBy, createdAt: now, updatedAt: now,
     };
     this.index(tag);
-    await this.append([{ op: 'put', tag }], true);
+    try {
+      await this.append([{ op: 'put', tag }], true);
+    } catch (err) {
+      // Not on disk (disk full?): the caller hears so and the tag is not kept half-made.
+      this.unindex(tag.id);
+      throw err;
+    }
     this.o.onChanged?.(tag, 'created');
     return tag;
   }
@@ -333,9 +341,15 @@ export class TagService {
   async setNote(id: string, note: string): Promise<Tag> {
     const t = this.byId.get(id);
     if (!t) throw new TagError('not_found', 'id', `tag ${id} not found`);
+    const before = { note: t.note, updatedAt: t.updatedAt };
     t.note = note;
     t.updatedAt = this.now();
-    await this.append([{ op: 'put', tag: t }], true);
+    try {
+      await this.append([{ op: 'put', tag: t }], true);
+    } catch (err) {
+      Object.assign(t, before);
+      throw err;
+    }
     this.o.onChanged?.(t, 'updated');
     return t;
   }
@@ -344,7 +358,12 @@ export class TagService {
     const t = this.byId.get(id);
     if (!t) throw new TagError('not_found', 'id', `tag ${id} not found`);
     this.unindex(id);
-    await this.append([{ op: 'del', id, at: this.now(), by }], true);
+    try {
+      await this.append([{ op: 'del', id, at: this.now(), by }], true);
+    } catch (err) {
+      this.index(t);
+      throw err;
+    }
     this.o.onChanged?.(t, 'deleted');
     return t;
   }
@@ -516,7 +535,13 @@ export class TagService {
       if (t) changed.push([t, change]);
     }
     this.dirty.clear();
-    await this.append(changed.map(([tag]) => ({ op: 'put', tag })), sync);
+    try {
+      await this.append(changed.map(([tag]) => ({ op: 'put', tag })), sync);
+    } catch (err) {
+      // Kept for the next flush (the disk may have room again by then).
+      for (const [t, change] of changed) if (!this.dirty.has(t.id)) this.dirty.set(t.id, change);
+      throw err;
+    }
     for (const [t, change] of changed) this.o.onChanged?.(t, change);
   }
 
@@ -530,9 +555,16 @@ export class TagService {
     // Serialised copies: the tag objects keep changing after this call.
     const text = lines.map((l) => JSON.stringify(l) + '\n').join('');
     return this.serial(async () => {
+      // A failed write may have left half a line: rewrite the whole log from memory (the truth) before appending again.
+      if (this.broken) await this.rewrite();
       if (!this.fh) this.fh = await open(this.file, 'a', 0o600);
-      await this.fh.write(text);
-      if (sync) await this.fh.datasync();
+      try {
+        await this.fh.write(text);
+        if (sync) await this.fh.datasync();
+      } catch (err) {
+        this.broken = true;
+        throw err;
+      }
       this.lines += lines.length;
       if (this.needsCompaction()) await this.rewrite();
     });
@@ -558,6 +590,7 @@ export class TagService {
     await this.fh?.close();
     this.fh = null;
     await writeFileAtomic(this.file, text);
+    this.broken = false;
     this.lines = this.byId.size;
     this.compactions++;
     if (hadHandle) this.fh = await open(this.file, 'a', 0o600);
