@@ -1,4 +1,4 @@
-// The recorder inside the gateway (cameras.list): a real RTSP test camera
+// The recorder inside the gateway (a camera registered through POST /api/cameras): a real RTSP test camera
 // (GStreamer, test/fixtures/rtsp-server.py) is recorded into the segment index
 // while the gateway runs; killing the camera raises a camera-down alarm through
 // the alarm service and the HTTP API, and its return clears it. The recorder's
@@ -13,8 +13,10 @@ let admin: string;
 
 beforeAll(async () => {
   cam = await startRtspServer({ width: 320, height: 240, fps: 15, gop: 15, bitrateKbps: 300 });
-  t = await startGateway({ cameras: { segmentSeconds: 2, downAlarmSeconds: 5, backoffMaxSeconds: 2, list: [{ id: 'mot-cua-1', name: 'Quầy một cửa 1', url: cam.url, enabled: true }] } });
+  t = await startGateway({ cameras: { segmentSeconds: 2, downAlarmSeconds: 5, backoffMaxSeconds: 2 } });
   admin = await t.login('admin', ADMIN_PASSWORD);
+  const r = await t.call({ method: 'POST', url: '/api/cameras', cookie: admin, payload: { id: 'mot-cua-1', name: 'Quầy một cửa 1', kind: 'rtsp', url: cam.url } });
+  expect(r.statusCode, r.body).toBe(201);
 }, 60_000);
 
 afterAll(async () => {
@@ -23,7 +25,7 @@ afterAll(async () => {
 });
 
 it('records the configured desk camera into the segment index and raises camera-down while it is gone', async () => {
-  expect(t.gw.ctx.recorders.map((r) => r.cameraId)).toEqual(['mot-cua-1']);
+  await waitFor(() => t.gw.ctx.cameraManager.recorder('mot-cua-1'), 'recorder of the registered camera');
   const since = Date.now() - 60_000;
   const first = await waitFor(async () => {
     const r = await t.gw.ctx.segments.lookup('mot-cua-1', since, Date.now() + 60_000);
