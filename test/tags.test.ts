@@ -104,7 +104,7 @@ describe('tag log', () => {
 
   it('drops tags whose video is gone at compaction, but not a case\'s tags', async () => {
     const inCase = new Set<string>();
-    const a = tagService({ inCase: (id) => inCase.has(id) });
+    const a = tagService({ caseTags: () => inCase });
     await a.start();
     const old = await a.create({ type: 'bookmark', desk: 'quay-1', at: T0, createdBy: 'u' });
     const ofCase = await a.create({ type: 'complaint', desk: 'quay-1', at: T0, createdBy: 'u' });
@@ -194,7 +194,7 @@ describe('queries and protection', () => {
   it('protects a tag until at + tagKeepDays, a held case\'s tags until released', async () => {
     const store = await Store.open(join(dir, 'gateway.json'));
     let cases: CaseService | null = null;
-    const s = tagService({ heldBy: (id) => cases?.heldBy(id) ?? null, inCase: (id) => (cases?.casesOfTag(id).length ?? 0) > 0 });
+    const s = tagService({ heldTags: () => cases?.heldTags() ?? new Map(), caseTags: () => cases?.caseTags() ?? new Set() });
     await s.start();
     cases = new CaseService({ store, tags: s, knownDesks: () => ['quay-1', 'quay-2'], now: () => clock });
     const bm = await s.create({ type: 'bookmark', desk: 'quay-1', at: T0, createdBy: 'u' });
@@ -220,6 +220,10 @@ describe('queries and protection', () => {
     expect(s.protectedRanges(T0 + 91 * DAY).every((r) => r.until === Infinity)).toBe(true);
     // Duplicate reference, whatever its case and spacing.
     await expect(cases.create({ reference: ' 12/kn-ubnd ', desk: 'quay-1', at: new Date(T0).toISOString(), account: 'x' }, 'u')).rejects.toMatchObject({ code: 'conflict', field: 'reference' });
+    // Two filings of one reference at once: one case, and no stray complaint tag.
+    const both = await Promise.allSettled(['77/KN', '77/kn'].map((reference) => cases!.create({ reference, desk: 'quay-2', at: new Date(T0).toISOString(), account: 'x' }, 'u')));
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(s.list({ desk: 'quay-2', types: ['complaint'] })).toHaveLength(1);
     await store.close();
   });
 });

@@ -76,6 +76,18 @@ export class CaseService {
     return c ? { caseId: c.id, reference: c.reference } : null;
   }
 
+  /** Every tag on legal hold -> its case (one pass, for retention). */
+  heldTags(): Map<string, { caseId: string; reference: string }> {
+    const m = new Map<string, { caseId: string; reference: string }>();
+    for (const c of this.cases) if (c.hold) for (const t of c.tagIds) if (!m.has(t)) m.set(t, { caseId: c.id, reference: c.reference });
+    return m;
+  }
+
+  /** Tags any case refers to. */
+  caseTags(): Set<string> {
+    return new Set(this.cases.flatMap((c) => c.tagIds));
+  }
+
   casesOfTag(tagId: string): string[] {
     return this.cases.filter((c) => c.tagIds.includes(tagId)).map((c) => c.id);
   }
@@ -107,6 +119,7 @@ export class CaseService {
     };
     // Checked again after the await: two concurrent creates with one reference must not both land.
     if (this.cases.some((x) => refKey(x.reference) === refKey(reference))) {
+      await this.o.tags.delete(tag.id, by).catch(() => {});
       throw new CaseError('conflict', 'reference', `a case with reference ${JSON.stringify(reference)} already exists`);
     }
     await this.o.store.update((d) => d.complaintCases.push(c));

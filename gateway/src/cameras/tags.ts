@@ -94,10 +94,10 @@ export interface TagServiceOptions {
   camerasOfDesk: (desk: string) => string[];
   /** the desk a keypad rates, from settings (cameras.desks[].keypads) */
   deskOfKeypad: (deviceId: string) => string | null;
-  /** the case holding this tag on legal hold, if any (set once cases exist) */
-  heldBy?: (tagId: string) => { caseId: string; reference: string } | null;
-  /** tags a case refers to are never dropped at compaction */
-  inCase?: (tagId: string) => boolean;
+  /** tags on legal hold -> the case holding them (asked once per protectedRanges/compaction) */
+  heldTags?: () => ReadonlyMap<string, { caseId: string; reference: string }>;
+  /** tags any case refers to: never dropped at compaction */
+  caseTags?: () => ReadonlySet<string>;
   onChanged?: (tag: Tag, change: 'created' | 'updated' | 'deleted') => void;
   log?: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void };
   now?: () => number;
@@ -290,9 +290,10 @@ export class TagService {
   protectedRanges(now: number = this.now()): ProtectedRange[] {
     const keepMs = this.o.tagKeepDays() * DAY_MS;
     const out: ProtectedRange[] = [];
+    const holds = this.o.heldTags?.() ?? new Map<string, { caseId: string; reference: string }>();
     for (const t of this.byId.values()) {
       if (!t.cameraIds.length) continue;
-      const held = this.o.heldBy?.(t.id) ?? null;
+      const held = holds.get(t.id);
       const until = held ? Infinity : t.at + keepMs;
       if (until <= now) continue;
       // An open motion keeps everything up to now (+ post) until it ends.
@@ -581,9 +582,10 @@ export class TagService {
   private async rewrite(): Promise<void> {
     const now = this.now();
     const keepDays = Math.max(this.o.tagKeepDays(), this.o.retentionDays?.() ?? 0);
+    const ofCases = this.o.caseTags?.() ?? new Set<string>();
     for (const t of [...this.byId.values()]) {
       // Video of a tag this old is gone anyway; a case's tags stay as long as the case.
-      if (!t.open && t.to + keepDays * DAY_MS < now && !this.o.inCase?.(t.id) && !this.o.heldBy?.(t.id)) this.unindex(t.id);
+      if (!t.open && t.to + keepDays * DAY_MS < now && !ofCases.has(t.id)) this.unindex(t.id);
     }
     const text = [...this.byId.values()].map((tag) => JSON.stringify({ op: 'put', tag } satisfies LogLine) + '\n').join('');
     const hadHandle = this.fh !== null;
