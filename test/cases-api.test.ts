@@ -9,7 +9,9 @@
 import { get, type IncomingMessage } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import type { CameraRecord } from '../gateway/src/core/types.js';
+import { Gateway } from '../gateway/src/gateway.js';
 import { ADMIN_PASSWORD, connectDevice, startGateway, waitFor, type TestGateway } from './helpers/api-gateway.js';
 import { mosquittoCli } from './helpers/mosquitto.js';
 
@@ -308,6 +310,25 @@ describe('API description', () => {
         const res = await t.call({ method: method.toUpperCase() as 'GET', url: p.replace('{id}', '6f1c1f0e-8a0e-4a57-9d7e-2f0a3c1b9e11').replace('{tagId}', '6f1c1f0e-8a0e-4a57-9d7e-2f0a3c1b9e12') });
         expect(res.statusCode, `${method} ${p}`).toBe(401);
       }
+    }
+  });
+});
+
+describe('restart', () => {
+  it('a gateway restarted on the same data dir has the cases, their tags and holds', async () => {
+    const before = await tags();
+    const held = t.gw.ctx.tags.protectedRanges(Date.now()).filter((r) => r.until === Infinity).length;
+    expect(held).toBeGreaterThan(0);
+    await t.gw.stop();
+    const gw = await Gateway.create(t.gw.ctx.settings, { adminPassword: ADMIN_PASSWORD, log: pino({ level: 'silent' }) });
+    await gw.start();
+    try {
+      expect(gw.ctx.tags.list().map((x) => x.id)).toEqual(before.map((x) => x.id));
+      expect(gw.ctx.cases.list().map((c) => c.reference)).toEqual(['16/PA-UBND', '15/PA-UBND']);
+      expect(gw.ctx.tags.protectedRanges(Date.now()).filter((r) => r.until === Infinity)).toHaveLength(held);
+      expect(gw.ctx.tags.skipped).toBe(0);
+    } finally {
+      await gw.stop();
     }
   });
 });
