@@ -94,8 +94,8 @@ const createBody = {
     username, password, profileToken: { ...profileToken, description: 'onvif: default the first H.264 profile' },
   },
   if: { properties: { kind: { const: 'onvif' } } },
-  then: { required: ['xaddr', 'username', 'password'], properties: { url: false } },
-  else: { required: ['url'], properties: { xaddr: false, profileToken: false } },
+  then: { required: ['xaddr', 'username', 'password'] },
+  else: { required: ['url'] },
 } as const;
 
 interface CreateBody { id: string; name: string; desk?: string | null; kind: 'onvif' | 'rtsp'; xaddr?: string; url?: string; username?: string; password?: string; profileToken?: string }
@@ -179,6 +179,9 @@ export default async function cameraRoutes(app: FastifyInstance, { ctx }: { ctx:
     },
   }, async (request, reply) => {
     const b = request.body;
+    for (const f of (b.kind === 'onvif' ? ['url'] : ['xaddr', 'profileToken']) as Array<keyof CreateBody>) {
+      if (b[f] !== undefined) throw new ApiError(400, 'validation', `body.${f}: not allowed for kind "${b.kind}"`, `body.${f}`);
+    }
     request.auditTarget = b.id;
     request.auditDetail = { kind: b.kind, desk: b.desk ?? null, name: b.name };
     const credentials = b.username !== undefined || b.password !== undefined ? { username: b.username ?? '', password: b.password ?? '' } : null;

@@ -1,0 +1,220 @@
+// The camera API against the real gateway: a real RTSP test camera
+// (GStreamer, test/helpers/rtsp.ts) recorded through real ffmpeg, real HTTP
+// routes, the real store on disk. Checks roles, bad inputs (each names its
+// field), that a registered camera records and a deleted one stops, and that
+// the camera password never leaves the gateway: not in any response, the
+// store file, the audit log, alarms or the gateway's own log (captured here
+// at debug level).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { loadSettings } from '../gateway/src/config/load.js';
+import { Gateway } from '../gateway/src/gateway.js';
+import { sessionCookie, waitFor } from './helpers/api-gateway.js';
+import { startRtspServer, type RtspServer } from './helpers/rtsp.js';
+
+const ADMIN_PASSWORD = 'test-admin-pw';
+const RTSP_PASSWORD = 'rtsp-Secret-9f3a';
+
+let gw: Gateway;
+let dir: string;
+let cam: RtspServer;
+const bodies: string[] = [];
+const logs: string[] = [];
+let admin: string;
+let technician: string;
+let chairman: string;
+let officer: string;
+
+async function call(o: InjectOptions & { cookie?: string }): Promise<LightMyRequestResponse> {
+  const { cookie, headers, ...rest } = o;
+  const res = await gw.app!.inject({ ...rest, headers: { ...headers, ...(cookie ? { cookie } : {}) } });
+  bodies.push(res.body);
+  return res;
+}
+
+async function login(username: string, password: string): Promise<string> {
+  const res = await call({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+  expect(res.statusCode, res.body).toBe(200);
+  return sessionCookie(res);
+}
+
+beforeAll(async () => {
+  cam = await startRtspServer({ width: 320, height: 240, fps: 15, gop: 15, bitrateKbps: 300 });
+  dir = mkdtempSync(join(tmpdir(), 'gw-cameras-'));
+  const settings = loadSettings({
+    env: {},
+    overrides: {
+      dataDir: dir,
+      http: { host: '127.0.0.1', port: 0 },
+      broker: { host: '127.0.0.1', port: 0 },
+      cameras: {
+        segmentSeconds: 2, downAlarmSeconds: 5, backoffMaxSeconds: 2,
+        desks: [{ id: 'quay-1', name: 'Quầy một cửa 1', keypads: [] }],
+        onvif: { discoveryMs: 500, clockWarnSeconds: 2, pullSeconds: 1, backoffMaxSeconds: 2 },
+      },
+    },
+  });
+  // The gateway's whole log, at debug, kept to look for the password in it.
+  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  gw = await Gateway.create(settings, { adminPassword: ADMIN_PASSWORD, log: pino({ level: 'debug' }, sink) });
+  await gw.start();
+  admin = await login('admin', ADMIN_PASSWORD);
+  for (const [username, role] of [['ky-thuat', 'technician'], ['chu-tich', 'chairman'], ['can-bo', 'officer']] as const) {
+    const r = await call({ method: 'POST', url: '/api/users', cookie: admin, payload: { username, displayName: username, role, password: `${username}-password` } });
+    expect(r.statusCode, r.body).toBe(201);
+  }
+  technician = await login('ky-thuat', 'ky-thuat-password');
+  chairman = await login('chu-tich', 'chu-tich-password');
+  officer = await login('can-bo', 'can-bo-password');
+}, 60_000);
+
+afterAll(async () => {
+  await gw?.stop();
+  await cam?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+type CameraView = {
+  id: string; name: string; desk: string | null; kind: string; streamUrl: string | null; enabled: boolean; hasCredentials: boolean;
+  status: { state: string; segments: number; lastSegmentEnd: string | null; clock: { offsetMs: number; ok: boolean } | null; events: string };
+};
+
+describe('roles', () => {
+  it('no session 401; officer 403; chairman reads but may not change', async () => {
+    expect((await call({ method: 'GET', url: '/api/cameras' })).statusCode).toBe(401);
+    expect((await call({ method: 'POST', url: '/api/cameras', payload: { id: 'x', name: 'x', kind: 'rtsp', url: cam.url } })).statusCode).toBe(401);
+    expect((await call({ method: 'GET', url: '/api/cameras', cookie: officer })).statusCode).toBe(403);
+    expect((await call({ method: 'POST', url: '/api/cameras/discover', cookie: officer, payload: {} })).statusCode).toBe(403);
+    expect((await call({ method: 'GET', url: '/api/cameras', cookie: chairman })).statusCode).toBe(200);
+    const r = await call({ method: 'POST', url: '/api/cameras', cookie: chairman, payload: { id: 'x', name: 'x', kind: 'rtsp', url: cam.url } });
+    expect(r.statusCode).toBe(403);
+    expect((await call({ method: 'DELETE', url: '/api/cameras/x', cookie: chairman })).statusCode).toBe(403);
+  });
+});
+
+describe('bad inputs name the field', () => {
+  const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+    ['unknown field', { id: 'c1', name: 'C', kind: 'rtsp', url: 'rtsp://127.0.0.1/x', colour: 'red' }, 'body.colour', /not an allowed property/],
+    ['bad id', { id: '../etc', name: 'C', kind: 'rtsp', url: 'rtsp://127.0.0.1/x' }, 'body.id', /pattern/],
+    ['bad URL scheme', { id: 'c1', name: 'C', kind: 'rtsp', url: 'http://127.0.0.1/x' }, 'body.url', /rtsp:\/\//],
+    ['not a URL', { id: 'c1', name: 'C', kind: 'rtsp', url: 'camera at the desk' }, 'body.url', /not a URL/],
+    ['credentials in the URL', { id: 'c1', name: 'C', kind: 'rtsp', url: 'rtsp://admin:pw@127.0.0.1/x' }, 'body.url', /credentials/],
+    ['unknown desk', { id: 'c1', name: 'C', kind: 'rtsp', url: 'rtsp://127.0.0.1/x', desk: 'quay-9' }, 'body.desk', /unknown desk "quay-9"; known: quay-1/],
+    ['missing url', { id: 'c1', name: 'C', kind: 'rtsp' }, 'body.url', /required/],
+    ['onvif without password', { id: 'c1', name: 'C', kind: 'onvif', xaddr: 'http://127.0.0.1:1/onvif/device_service', username: 'u' }, 'body.password', /required/],
+    ['url for an onvif camera', { id: 'c1', name: 'C', kind: 'onvif', xaddr: 'http://127.0.0.1:1/', username: 'u', password: 'p', url: 'rtsp://h/x' }, 'body.url', /not allowed for kind "onvif"/],
+    ['bad xaddr', { id: 'c1', name: 'C', kind: 'onvif', xaddr: 'ftp://127.0.0.1/', username: 'u', password: 'p' }, 'body.xaddr', /http:\/\//],
+    ['blank name', { id: 'c1', name: '   ', kind: 'rtsp', url: 'rtsp://127.0.0.1/x' }, 'body.name', /pattern/],
+    ['bad kind', { id: 'c1', name: 'C', kind: 'usb', url: 'rtsp://127.0.0.1/x' }, 'body.kind', /must be one of "onvif", "rtsp"/],
+  ];
+  for (const [what, payload, field, message] of cases) {
+    it(`POST /api/cameras: ${what} → 400 ${field}`, async () => {
+      const r = await call({ method: 'POST', url: '/api/cameras', cookie: technician, payload });
+      expect(r.statusCode, r.body).toBe(400);
+      expect(r.json().field).toBe(field);
+      expect(r.json().message).toMatch(message);
+    });
+  }
+
+  it('bad id in the path, unknown camera, unknown query, empty patch, bad discover timeout', async () => {
+    let r = await call({ method: 'GET', url: '/api/cameras/a.b', cookie: admin });
+    expect([r.statusCode, r.json().field]).toEqual([400, 'params.id']);
+    r = await call({ method: 'GET', url: '/api/cameras/nope', cookie: admin });
+    expect([r.statusCode, r.json().field]).toEqual([404, 'params.id']);
+    r = await call({ method: 'GET', url: '/api/cameras?all=1', cookie: admin });
+    expect([r.statusCode, r.json().field]).toEqual([400, 'query.all']);
+    r = await call({ method: 'PATCH', url: '/api/cameras/nope', cookie: admin, payload: { name: 'x' } });
+    expect([r.statusCode, r.json().field]).toEqual([404, 'params.id']);
+    r = await call({ method: 'DELETE', url: '/api/cameras/nope', cookie: admin });
+    expect([r.statusCode, r.json().field]).toEqual([404, 'params.id']);
+    r = await call({ method: 'POST', url: '/api/cameras/discover', cookie: admin, payload: { timeoutMs: 5 } });
+    expect([r.statusCode, r.json().field]).toEqual([400, 'body.timeoutMs']);
+    expect(gw.ctx.store.data.cameras).toEqual([]);
+  });
+});
+
+describe('an RTSP camera', () => {
+  it('registered with credentials: records, the password is sealed and never shown; a patch restarts it; delete stops it and keeps the recordings', async () => {
+    const since = Date.now() - 60_000;
+    let r = await call({
+      method: 'POST', url: '/api/cameras', cookie: technician,
+      payload: { id: 'quay-1-rtsp', name: 'Quầy 1 (RTSP)', desk: 'quay-1', kind: 'rtsp', url: cam.url, username: 'viewer', password: RTSP_PASSWORD },
+    });
+    expect(r.statusCode, r.body).toBe(201);
+    const created = r.json() as CameraView;
+    expect(created).toMatchObject({ id: 'quay-1-rtsp', desk: 'quay-1', kind: 'rtsp', streamUrl: cam.url, enabled: true, hasCredentials: true });
+    expect(r.body).not.toContain('viewer');
+    expect(r.json()).not.toHaveProperty('sealedCredentials');
+
+    r = await call({ method: 'POST', url: '/api/cameras', cookie: technician, payload: { id: 'quay-1-rtsp', name: 'again', kind: 'rtsp', url: cam.url } });
+    expect([r.statusCode, r.json().field]).toEqual([409, 'body.id']);
+
+    await waitFor(async () => (await gw.ctx.segments.lookup('quay-1-rtsp', since, Date.now() + 60_000)).segments.length >= 2, 'two segments recorded', 30_000);
+    const listed = await waitFor(async () => {
+      const l = (await call({ method: 'GET', url: '/api/cameras', cookie: chairman })).json() as CameraView[];
+      return l[0]?.status.state === 'recording' && l[0].status.lastSegmentEnd && l;
+    }, 'status recording', 10_000);
+    expect(listed[0]!.status.clock).toBeNull(); // RTSP: no ONVIF clock
+
+    // On disk: sealed, never in clear; the key file is private.
+    const storeText = readFileSync(join(dir, 'gateway.json'), 'utf8');
+    expect(storeText).not.toContain(RTSP_PASSWORD);
+    expect(storeText).toMatch(/"sealedCredentials": "v1\./);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(dir, 'secrets', 'camera.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
+    expect(gw.ctx.cameras.credentials('quay-1-rtsp')).toEqual({ username: 'viewer', password: RTSP_PASSWORD });
+
+    // Disable: the recorder stops; enable: it records again.
+    const first = gw.ctx.cameraManager.recorder('quay-1-rtsp')!;
+    r = await call({ method: 'PATCH', url: '/api/cameras/quay-1-rtsp', cookie: technician, payload: { enabled: false } });
+    expect(r.statusCode, r.body).toBe(200);
+    await waitFor(() => first.status().state === 'stopped' && gw.ctx.cameraManager.recorder('quay-1-rtsp') === null, 'recorder stopped when disabled');
+    expect((r.json() as CameraView).enabled).toBe(false);
+    r = await call({ method: 'GET', url: '/api/cameras/quay-1-rtsp', cookie: admin });
+    expect((r.json() as CameraView).status.state).toBe('disabled');
+    r = await call({ method: 'PATCH', url: '/api/cameras/quay-1-rtsp', cookie: technician, payload: { enabled: true, desk: 'quay-9' } });
+    expect([r.statusCode, r.json().field]).toEqual([400, 'body.desk']);
+    r = await call({ method: 'PATCH', url: '/api/cameras/quay-1-rtsp', cookie: technician, payload: { enabled: true, password: `${RTSP_PASSWORD}-2` } });
+    expect(r.statusCode, r.body).toBe(200);
+    const second = await waitFor(() => gw.ctx.cameraManager.recorder('quay-1-rtsp'), 'recorder again');
+    const n = second.status().segments;
+    await waitFor(() => second.status().segments > n, 'recording after enable', 30_000);
+    expect(gw.ctx.cameras.credentials('quay-1-rtsp')).toEqual({ username: 'viewer', password: `${RTSP_PASSWORD}-2` });
+
+    r = await call({ method: 'POST', url: '/api/cameras/quay-1-rtsp/check', cookie: technician });
+    expect(r.statusCode, r.body).toBe(200);
+    expect((r.json() as CameraView).status.state).toMatch(/recording|starting/);
+
+    // Delete: recorder stopped, recordings kept, audited.
+    const before = await gw.ctx.segments.lookup('quay-1-rtsp', since, Date.now() + 60_000);
+    r = await call({ method: 'DELETE', url: '/api/cameras/quay-1-rtsp', cookie: technician });
+    expect(r.statusCode, r.body).toBe(204);
+    await waitFor(() => second.status().state === 'stopped', 'recorder stopped after delete');
+    expect(gw.ctx.cameraManager.recorder('quay-1-rtsp')).toBeNull();
+    const kept = await gw.ctx.segments.lookup('quay-1-rtsp', since, Date.now() + 60_000);
+    expect(kept.segments.length).toBeGreaterThanOrEqual(before.segments.length);
+    expect((await call({ method: 'GET', url: '/api/cameras/quay-1-rtsp', cookie: admin })).statusCode).toBe(404);
+
+    const audit = await gw.ctx.audit.read(100);
+    const actions = audit.filter((e) => e.target === 'quay-1-rtsp').map((e) => `${e.action}:${e.ok}`).reverse();
+    expect(actions).toEqual(['camera.create:true', 'camera.create:false', 'camera.update:true', 'camera.update:false', 'camera.update:true', 'camera.check:true', 'camera.delete:true']);
+    expect(audit.find((e) => e.action === 'camera.update' && e.ok && (e.detail?.changed as string[]).includes('password'))).toBeTruthy();
+  }, 120_000);
+});
+
+describe('leaks', () => {
+  it('no response, alarm, audit line or log line ever contains a camera password', async () => {
+    const alarms = await call({ method: 'GET', url: '/api/alarms', cookie: admin });
+    expect(alarms.statusCode).toBe(200);
+    const audit = readFileSync(join(dir, 'audit.log'), 'utf8');
+    const everything = [...bodies, ...logs, audit, readFileSync(join(dir, 'gateway.json'), 'utf8')].join('\n');
+    expect(logs.length).toBeGreaterThan(10);
+    for (const pw of [RTSP_PASSWORD, encodeURIComponent(RTSP_PASSWORD)]) expect(everything).not.toContain(pw);
+  });
+});
