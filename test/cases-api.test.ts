@@ -89,6 +89,8 @@ describe('low ratings from keypads', () => {
     await kp.publishAsync(topic, JSON.stringify({ type: 'rating', score: 9, at: Date.now(), eventId: 'r-3' }), { qos: 1 });
     await waitFor(() => eventsIn() === before + 2 && metric('gateway_mqtt_dropped_total', { reason: 'schema' }) === dropped + 1, 'the 5 accepted and the 9 dropped');
     expect(await tags('?type=low-rating')).toHaveLength(1);
+    expect(metric('gateway_tags', { type: 'low-rating' })).toBe(1);
+    expect((await t.call({ method: 'GET', url: '/metrics', cookie: admin })).body).toContain('gateway_tags{type="low-rating"} 1');
     // The tag is protected for retention, on the desk camera.
     const ranges = t.gw.ctx.tags.protectedRanges(Date.now()).filter((r) => r.reason.includes(low!.id));
     expect(ranges).toEqual([{ cameraId: 'cam-quay-1', from: Date.parse(low!.from), to: Date.parse(low!.to), until: Date.parse(low!.at) + 90 * DAY, reason: expect.any(String) }]);

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from '../store/atomic-write.js';
+import type { Metrics } from '../core/metrics.js';
 
 export const TAG_TYPES = ['motion', 'tamper', 'low-rating', 'complaint', 'bookmark'] as const;
 export type TagType = (typeof TAG_TYPES)[number];
@@ -103,6 +104,7 @@ export interface TagServiceOptions {
   now?: () => number;
   /** motion/tamper batch flush delay */
   flushMs?: number;
+  metrics?: Metrics;
 }
 
 /** A motion or tamper tag is cut after this long and a new one continues it, so one tag never covers a whole day of a busy desk. */
@@ -204,6 +206,16 @@ export class TagService {
   constructor(private readonly o: TagServiceOptions) {
     this.now = o.now ?? Date.now;
     this.file = join(o.dir, 'tags.jsonl');
+    const m = o.metrics;
+    if (m) {
+      m.gauge('gateway_tags', 'Event tags kept, by type', () => {
+        const n = new Map<string, number>(TAG_TYPES.map((t) => [t, 0]));
+        for (const t of this.byId.values()) n.set(t.type, n.get(t.type)! + 1);
+        return [...n].map(([type, value]) => ({ labels: { type }, value }));
+      });
+      m.counterFrom('gateway_tag_log_compactions_total', 'Rewrites of the tag log (compaction, repair after a failed write)', () => this.compactions);
+      m.counterFrom('gateway_tag_log_skipped_lines_total', 'Unreadable tag log lines skipped at start (torn by a crash)', () => this.skipped);
+    }
   }
 
   /** Replays the log, closes activity tags a stop left open, compacts if worthwhile, opens the log for appending. */
