@@ -276,6 +276,9 @@ describe('bookmarks, motion tags and queries', () => {
     // Range and type filters, newest first.
     const window = await tags(`?camera=cam-quay-1&from=${iso(t0 - 1000)}&to=${iso(t0 + 1000)}&type=motion,complaint`);
     expect(window.map((x) => x.type)).toEqual(['motion']);
+    // A desk's tags include the motion on its camera.
+    expect((await tags(`?desk=quay-1&type=motion`)).map((x) => x.id)).toEqual([motion[0]!.id]);
+    expect(await tags(`?desk=quay-2&type=motion`)).toEqual([]);
     const all = await tags('?camera=cam-quay-1');
     expect(all.map((x) => Date.parse(x.at))).toEqual([...all.map((x) => Date.parse(x.at))].sort((a, b) => b - a));
     expect(await tags('?camera=cam-quay-1&limit=2')).toHaveLength(2);

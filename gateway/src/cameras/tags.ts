@@ -289,8 +289,11 @@ export class TagService {
       ? source.overlapping(from, to, this.now() + this.o.settings().postSeconds * 1000)
       : [...source.all()];
     const types = q.types?.length ? new Set(q.types) : null;
+    // A desk's tags: those naming it, and those on its cameras (motion has no desk of its own).
+    const deskCams = q.desk !== undefined ? new Set(this.o.camerasOfDesk(q.desk)) : null;
+    const atDesk = (t: Tag) => !deskCams || t.desk === q.desk || t.cameraIds.some((c) => deskCams.has(c));
     return candidates
-      .filter((t) => (!types || types.has(t.type)) && (q.desk === undefined || t.desk === q.desk))
+      .filter((t) => (!types || types.has(t.type)) && atDesk(t))
       .sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : 1))
       .slice(0, limit);
   }
