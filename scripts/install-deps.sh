@@ -15,14 +15,14 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { printf 'install-deps: ERROR: %s\n' "$*" >&2; exit 1; }
 
 APT_PACKAGES=(
-  ffmpeg espeak-ng mosquitto mosquitto-clients chromium
+  ffmpeg espeak-ng mosquitto mosquitto-clients chromium curl jq
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   docker-compose openssl onvif-tools
 )
 # Commands that must be on PATH once the packages are installed.
-COMMANDS=(ffmpeg espeak-ng mosquitto mosquitto_pub mosquitto_sub chromium onvif-util)
+COMMANDS=(ffmpeg espeak-ng mosquitto mosquitto_pub mosquitto_sub chromium onvif-util curl jq)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
