@@ -40,8 +40,12 @@ import { BroadcastService } from './broadcast/service.js';
 import { StreamHub } from './broadcast/streams.js';
 import { signStreamUrl } from './http/routes/streams.js';
 import { SegmentIndex } from './cameras/segments.js';
-import { Recorder } from './cameras/recorder.js';
+import { CameraSecrets } from './cameras/secrets.js';
+import { CameraRegistry } from './cameras/registry.js';
+import { CameraManager } from './cameras/manager.js';
 import { ScheduleService } from './schedule/service.js';
+import { TagService } from './cameras/tags.js';
+import { CaseService } from './cameras/cases.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -74,10 +78,16 @@ export interface GatewayContext {
   streams: StreamHub;
   /** Recorded segments of the desk cameras (per-hour index files, not the store). */
   segments: SegmentIndex;
-  /** One per enabled camera in cameras.list. */
-  recorders: Recorder[];
+  /** The desk cameras (store, credentials sealed). */
+  cameras: CameraRegistry;
+  /** One recorder (and ONVIF session) per enabled camera, following the registry. */
+  cameraManager: CameraManager;
   /** The broadcast programme: files, runner, journal, calendar and log. */
   schedule: ScheduleService;
+  /** Event tags of the desk cameras (own append-only log in <dataDir>/tags, not the store). */
+  tags: TagService;
+  /** Complaint cases (store), their tags, exports and legal hold. */
+  cases: CaseService;
   now: () => number;
 }
 
@@ -217,17 +227,34 @@ export class Gateway {
 
     const recordingsDir = settings.cameras.dir ? resolve(settings.cameras.dir) : join(dataDir, 'recordings');
     const segments = new SegmentIndex({ root: recordingsDir });
-    const c = settings.cameras;
-    const recorders = c.list.filter((cam) => cam.enabled).map((cam) => new Recorder({
-      cameraId: cam.id, url: cam.url, root: recordingsDir, index: segments, ffmpeg,
-      segmentSeconds: c.segmentSeconds, stallFactor: c.stallFactor, ioTimeoutSeconds: c.ioTimeoutSeconds,
-      backoff: { maxMs: c.backoffMaxSeconds * 1000 }, downAlarmMs: c.downAlarmSeconds * 1000,
-      log: log.child({ mod: 'recorder', camera: cam.id }),
-    }));
+    const cameras = new CameraRegistry({
+      store, bus, secrets: await CameraSecrets.open(dataDir), desks: () => settings.cameras.desks.map((d) => d.id), now,
+    });
+    const cameraManager = new CameraManager({
+      registry: cameras, segments, ffmpeg, bus, alarms, settings: settings.cameras, log: log.child({ mod: 'cameras' }), now,
+    });
+
+    const tags: TagService = new TagService({
+      dir: join(dataDir, 'tags'),
+      settings: () => settings.cameras.tags,
+      tagKeepDays: () => settings.cameras.retention.tagKeepDays,
+      retentionDays: () => settings.cameras.retention.days,
+      camerasOfDesk: (desk) => (store.data.cameras ?? []).filter((cam) => cam.desk === desk).map((cam) => cam.id),
+      deskOfKeypad: (id) => settings.cameras.desks.find((d) => d.keypads.includes(id))?.id ?? null,
+      heldTags: () => cases.heldTags(),
+      caseTags: () => cases.caseTags(),
+      onChanged: (t, change) => bus.emit('tag.changed', { tagId: t.id, cameraIds: t.cameraIds, type: t.type, change }),
+      log: log.child({ mod: 'tags' }), now, metrics,
+    });
+    const cases: CaseService = new CaseService({
+      store, tags, now,
+      knownDesks: () => [...new Set([...settings.cameras.desks.map((d) => d.id), ...(store.data.cameras ?? []).flatMap((cam) => (cam.desk ? [cam.desk] : []))])],
+      onChanged: (cc) => bus.emit('case.changed', { caseId: cc.id, at: now() }),
+    });
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, recorders, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -241,6 +268,7 @@ export class Gateway {
     const historyWriter = new SerialWriter(historyFile, () => history.serialize(), (err) => log.error({ err }, 'history flush failed'));
     const timers: NodeJS.Timeout[] = [];
     const offs: Array<() => void> = [];
+    const tagOffs: Array<() => void> = [];
     const LAG_RESOLUTION_MS = 10;
     const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
@@ -318,6 +346,33 @@ export class Gateway {
         },
       },
       {
+        // Before MQTT and cameras: a keypad's low rating or an ONVIF motion event must find the tag log open.
+        name: 'tags',
+        start: async () => {
+          const { tags } = this.ctx;
+          await tags.start();
+          const guard = (p: Promise<unknown>) => p.catch((err) => log.error({ err }, 'tag update failed'));
+          const attach = (cameraId: string) => {
+            const desk = (store.data.cameras ?? []).find((cam) => cam.id === cameraId)?.desk;
+            if (desk) void guard(tags.attachDesk(desk, cameraId));
+          };
+          tagOffs.push(
+            bus.on('camera.event', (e) => tags.onCameraEvent(e)),
+            bus.on('device.event', (e) => {
+              // Ratings are the keypads' (device contract); a speaker sending one is ignored.
+              if (e.event.type === 'rating' && registry.device(e.deviceId)?.type === 'keypad') void guard(tags.onRating(e.deviceId, e.event, e.at));
+            }),
+            // Low ratings kept without a camera attach once the desk gets one.
+            bus.on('camera.changed', (e) => { if (e.change !== 'deleted') attach(e.cameraId); }),
+          );
+          for (const cam of store.data.cameras ?? []) attach(cam.id);
+        },
+        stop: async () => {
+          for (const off of tagOffs.splice(0)) off();
+          await this.ctx.tags.stop();
+        },
+      },
+      {
         // Before broadcasts: its start clears media/tmp, where a broadcast re-rendered after a restart works.
         name: 'media',
         start: async () => {
@@ -383,19 +438,9 @@ export class Gateway {
       {
         // Recording never waits for anything else; a camera that is down raises an alarm, not an error.
         name: 'cameras',
-        start: async () => {
-          const { recorders, alarms, segments } = this.ctx;
-          await mkdir(segments.root, { recursive: true, mode: 0o700 });
-          const guard = (p: Promise<unknown>) => p.catch((err) => log.error({ err }, 'camera alarm update failed'));
-          for (const r of recorders) {
-            r.on('down', ({ why }) => void guard(alarms.open(r.cameraId, 'camera-down', `not recording: ${why}`)));
-            r.on('up', () => void guard(alarms.clear(r.cameraId, 'camera-down')));
-            await r.start();
-          }
-        },
-        stop: async () => {
-          await Promise.all(this.ctx.recorders.map((r) => r.stop()));
-        },
+        // Cameras follow the registry (camera.changed); camera-down / camera-clock alarms are the manager's.
+        start: () => this.ctx.cameraManager.start(),
+        stop: () => this.ctx.cameraManager.stop(),
       },
       {
         name: 'http',

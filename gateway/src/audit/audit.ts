@@ -38,4 +38,28 @@ export class AuditLog {
     const lines = text.split('\n').filter(Boolean);
     return lines.slice(-limit).reverse().map((l) => JSON.parse(l) as AuditEntry);
   }
+
+  /** Newest first, the entries `pred` accepts (e.g. everything about one case); a torn line is skipped. */
+  async find(pred: (e: AuditEntry) => boolean, limit = 500): Promise<AuditEntry[]> {
+    await this.chain;
+    let text = '';
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      return [];
+    }
+    const lines = text.split('\n');
+    const out: AuditEntry[] = [];
+    for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
+      if (!lines[i]) continue;
+      let e: AuditEntry;
+      try {
+        e = JSON.parse(lines[i]!) as AuditEntry;
+      } catch {
+        continue;
+      }
+      if (pred(e)) out.push(e);
+    }
+    return out;
+  }
 }

@@ -50,8 +50,8 @@ export interface OwedCommand {
   lastSentAt: string | null;
 }
 
-/** camera-down: `deviceId` is then the camera's id (cameras.list). */
-export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew', 'camera-down'] as const;
+/** camera-down, camera-clock: `deviceId` is then the camera's id (camera registry). */
+export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew', 'camera-down', 'camera-clock'] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 export interface Alarm {
@@ -114,9 +114,17 @@ export interface ComplaintCase {
   /** when it happened (UTC ISO) */
   at: string;
   account: string;
+  /** how to reach the citizen (phone, address); null: not given */
+  contact?: string | null;
   status: 'open' | 'handled';
+  handledAt?: string | null;
+  handledBy?: string | null;
   /** legal hold of the covered recordings, until the chairman releases it */
   hold: boolean;
+  holdReleasedAt?: string | null;
+  holdReleasedBy?: string | null;
+  /** the 'complaint' tag made with the case (cannot be unlinked) */
+  complaintTagId?: string | null;
   tagIds: string[];
   exportIds: string[];
   notes: Array<{ at: string; by: string; text: string }>;

@@ -23,6 +23,9 @@ import mediaRoutes, { signedMediaRoutes } from './routes/media.js';
 import broadcastRoutes from './routes/broadcasts.js';
 import { streamRoutes } from './routes/streams.js';
 import scheduleRoutes from './routes/schedules.js';
+import cameraRoutes from './routes/cameras.js';
+import tagRoutes from './routes/tags.js';
+import caseRoutes from './routes/cases.js';
 
 /**
  * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
@@ -102,6 +105,9 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     // Speakers' signed /stream/<id>.mp3 and the officer's microphone WebSocket (full paths inside).
     await api.register(streamRoutes, { ctx, streams: ctx.streams });
     await api.register(scheduleRoutes, { prefix: '/api', ctx });
+    await api.register(cameraRoutes, { prefix: '/api', ctx });
+    await api.register(tagRoutes, { prefix: '/api', ctx });
+    await api.register(caseRoutes, { prefix: '/api', ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
     // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).

@@ -24,9 +24,14 @@ const VIEW: { [K in StreamedEvent]: (e: GatewayEvents[K]) => unknown } = {
   'alarm.acknowledged': (e) => e,
   'broadcast.updated': (e) => e,
   'schedule.changed': (e) => ({ ...e, at: iso(e.at) }),
+  'tag.changed': (e) => e,
+  'case.changed': (e) => ({ ...e, at: iso(e.at) }),
 };
-type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed';
+type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed' | 'tag.changed' | 'case.changed';
 const STREAMED = Object.keys(VIEW) as StreamedEvent[];
+/** Tags and cases point at recordings of citizens: only for the roles that may view them. */
+const RECORDING_EVENTS = new Set<StreamedEvent>(['tag.changed', 'case.changed']);
+const RECORDING_ROLES = new Set(['chairman', 'admin']);
 
 export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
   /** Open streams' close functions, for app shutdown. */
@@ -36,12 +41,12 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/api/events', {
     config: { roles: ALL_ROLES },
     schema: {
-      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device), device.changed, alarm.*',
+      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device), device.changed, alarm.*, broadcast.updated, schedule.changed; tag.changed and case.changed for chairman and admin',
       tags: ['events'],
       querystring: noQuery,
       response: responses({ 200: { content: { 'text/event-stream': { schema: { type: 'string' } } } } }),
     },
-  }, (_request, reply: FastifyReply) => {
+  }, (request, reply: FastifyReply) => {
     // Hijack: Fastify stops managing this response; we write the stream ourselves.
     reply.hijack();
     const res = reply.raw;
@@ -57,7 +62,8 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
     const send = (name: string, data: unknown) => {
       if (!res.writableEnded) res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    const offs = STREAMED.map((name) =>
+    const names = STREAMED.filter((n) => !RECORDING_EVENTS.has(n) || RECORDING_ROLES.has(request.user?.role ?? ''));
+    const offs = names.map((name) =>
       ctx.bus.on(name, (e: GatewayEvents[typeof name]) => {
         if (name === 'device.telemetry') {
           const t = e as GatewayEvents['device.telemetry'];
