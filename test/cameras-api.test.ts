@@ -157,7 +157,7 @@ describe('an RTSP camera', () => {
     await waitFor(async () => (await gw.ctx.segments.lookup('quay-1-rtsp', since, Date.now() + 60_000)).segments.length >= 2, 'two segments recorded', 30_000);
     const listed = await waitFor(async () => {
       const l = (await call({ method: 'GET', url: '/api/cameras', cookie: chairman })).json() as CameraView[];
-      return l[0]?.status.state === 'recording' && l[0].status.lastSegmentEnd && l;
+      return l[0]?.status.state === 'recording' && l[0].status.lastSegmentEnd ? l : undefined;
     }, 'status recording', 10_000);
     expect(listed[0]!.status.clock).toBeNull(); // RTSP: no ONVIF clock
 
@@ -182,7 +182,7 @@ describe('an RTSP camera', () => {
     expect([r.statusCode, r.json().field]).toEqual([400, 'body.desk']);
     r = await call({ method: 'PATCH', url: '/api/cameras/quay-1-rtsp', cookie: technician, payload: { enabled: true, password: `${RTSP_PASSWORD}-2` } });
     expect(r.statusCode, r.body).toBe(200);
-    const second = await waitFor(() => gw.ctx.cameraManager.recorder('quay-1-rtsp'), 'recorder again');
+    const second = await waitFor(() => gw.ctx.cameraManager.recorder('quay-1-rtsp') ?? undefined, 'recorder again');
     const n = second.status().segments;
     await waitFor(() => second.status().segments > n, 'recording after enable', 30_000);
     expect(gw.ctx.cameras.credentials('quay-1-rtsp')).toEqual({ username: 'viewer', password: `${RTSP_PASSWORD}-2` });

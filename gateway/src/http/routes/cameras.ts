@@ -141,6 +141,14 @@ export default async function cameraRoutes(app: FastifyInstance, { ctx }: { ctx:
     schema: { summary: 'Desk cameras with their recording status', tags: ['cameras'], querystring: noQuery, response: responses({ 200: { type: 'array', items: cameraSchema } }) },
   }, async () => ctx.cameras.list().map(view));
 
+  app.get('/cameras/desks', {
+    config: { roles: READ },
+    schema: {
+      summary: 'The one-stop desks a camera can look at (settings cameras.desks)', tags: ['cameras'], querystring: noQuery,
+      response: responses({ 200: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: str, name: str } } } }),
+    },
+  }, async () => ctx.settings.cameras.desks.map((d) => ({ id: d.id, name: d.name || d.id })));
+
   app.get<{ Params: { id: string } }>('/cameras/:id', {
     config: { roles: READ },
     schema: { summary: 'One camera with its recording status', tags: ['cameras'], params: idParams, querystring: noQuery, response: responses({ 200: cameraSchema }) },
