@@ -173,6 +173,8 @@ export class OnvifCameraSim {
   get xaddr(): string { return `${this.base}/onvif/device_service`; }
   get httpPort(): number { return this.port; }
   get subscriptions(): number { return this.subs.size; }
+  /** the JPEG served at the snapshot URI (after start) */
+  get snapshot(): Buffer | null { return this.jpeg; }
 
   async start(): Promise<void> {
     if (!this.jpeg) this.jpeg = await makeJpeg(this.o.rtspUrl);
