@@ -16,9 +16,13 @@ import { loadSettings } from '../gateway/src/config/load.js';
 import { Gateway } from '../gateway/src/gateway.js';
 import { sessionCookie, waitFor } from './helpers/api-gateway.js';
 import { startRtspServer, type RtspServer } from './helpers/rtsp.js';
+import { freePort } from './helpers/mosquitto.js';
+import { OnvifCameraSim } from '../gateway/src/sim/onvif-camera.js';
+import type { GatewayEvents } from '../gateway/src/core/bus.js';
 
 const ADMIN_PASSWORD = 'test-admin-pw';
 const RTSP_PASSWORD = 'rtsp-Secret-9f3a';
+const ONVIF_PASSWORD = 'onvif-Pa55!word';
 
 let gw: Gateway;
 let dir: string;
@@ -208,6 +212,88 @@ describe('an RTSP camera', () => {
   }, 120_000);
 });
 
+describe('an ONVIF camera (the ONVIF simulator in front of the RTSP test camera)', () => {
+  let sim: OnvifCameraSim;
+  const add = (extra: Record<string, unknown> = {}) => call({
+    method: 'POST', url: '/api/cameras', cookie: technician,
+    payload: { id: 'quay-1-onvif', name: 'Quầy 1', desk: 'quay-1', kind: 'onvif', xaddr: sim.xaddr, username: 'admin', password: ONVIF_PASSWORD, ...extra },
+  });
+
+  beforeAll(async () => {
+    sim = new OnvifCameraSim({ rtspUrl: cam.url, username: 'admin', password: ONVIF_PASSWORD, clockOffsetMs: 5000 });
+    await sim.start();
+  }, 30_000);
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  it('is refused before anything is saved: wrong password (422 body.password), nothing listening (422 body.xaddr), unknown profile (422 body.profileToken)', async () => {
+    let r = await add({ password: 'wrong-password' });
+    expect(r.statusCode, r.body).toBe(422);
+    expect(r.json()).toMatchObject({ code: 'camera_rejected', field: 'body.password' });
+    expect(r.json().message).toMatch(/refused the username or password/);
+    r = await add({ xaddr: `http://127.0.0.1:${await freePort()}/onvif/device_service` });
+    expect(r.statusCode, r.body).toBe(422);
+    expect(r.json()).toMatchObject({ code: 'camera_rejected', field: 'body.xaddr' });
+    expect(r.json().message).toMatch(/does not answer|did not answer/);
+    r = await add({ profileToken: 'no-such-profile' });
+    expect(r.statusCode, r.body).toBe(422);
+    expect(r.json()).toMatchObject({ code: 'camera_rejected', field: 'body.profileToken' });
+    expect(gw.ctx.store.data.cameras.find((c) => c.id === 'quay-1-onvif')).toBeUndefined();
+    expect(readFileSync(join(dir, 'gateway.json'), 'utf8')).not.toContain('quay-1-onvif');
+    const audit = await gw.ctx.audit.read(20);
+    expect(audit.filter((e) => e.action === 'camera.create' && e.target === 'quay-1-onvif').map((e) => [e.ok, e.detail?.status])).toEqual([[false, 422], [false, 422], [false, 422]]);
+  }, 60_000);
+
+  it('added: records from the stream URI it reports, clock 5 s ahead raises camera-clock, motion arrives on our clock, deleting stops it', async () => {
+    const events: Array<GatewayEvents['camera.event'] & { receivedAt: number }> = [];
+    const off = gw.ctx.bus.on('camera.event', (e) => events.push({ ...e, receivedAt: Date.now() }));
+    const since = Date.now() - 60_000;
+    const r = await add();
+    expect(r.statusCode, r.body).toBe(201);
+    const created = r.json() as CameraView & { info: { manufacturer: string }; profileToken: string; pullPoint: boolean };
+    expect(created).toMatchObject({ kind: 'onvif', streamUrl: cam.url, hasCredentials: true, pullPoint: true, info: { manufacturer: 'Commune Test Optics' } });
+    expect(created.profileToken).toBeTruthy();
+    expect(r.body).not.toContain(ONVIF_PASSWORD);
+
+    await waitFor(async () => (await gw.ctx.segments.lookup('quay-1-onvif', since, Date.now() + 60_000)).segments.length >= 2, 'ONVIF camera recording', 40_000);
+
+    const alarm = await waitFor(() => gw.ctx.alarms.openAlarm('quay-1-onvif', 'camera-clock'), 'camera-clock alarm', 15_000);
+    expect(alarm.detail).toMatch(/ahead by 5\.\d s \(limit 2 s\)/);
+    const view = await waitFor(async () => {
+      const v = (await call({ method: 'GET', url: '/api/cameras/quay-1-onvif', cookie: chairman })).json() as CameraView;
+      return v.status.events === 'pulling' && v.status.clock ? v : undefined;
+    }, 'clock measured and events pulling', 15_000);
+    expect(view.status.clock!.ok).toBe(false);
+    expect(Math.abs(view.status.clock!.offsetMs - 5000)).toBeLessThan(1000);
+
+    // Motion, stamped by the camera 5 s ahead, arrives on the gateway's clock.
+    await waitFor(() => sim.subscriptions > 0, 'PullPoint subscription at the camera', 15_000);
+    sim.emit('motion', true);
+    const motion = await waitFor(() => events.find((e) => e.cameraId === 'quay-1-onvif' && e.kind === 'motion' && e.active), 'camera.event motion', 15_000);
+    expect(Math.abs(motion.at - motion.receivedAt)).toBeLessThan(2000);
+    expect(motion.topic).toMatch(/Motion/i);
+    sim.emit('motion', false);
+    await waitFor(() => events.find((e) => e.cameraId === 'quay-1-onvif' && e.kind === 'motion' && !e.active), 'motion ended', 15_000);
+
+    // The camera's clock set right: a re-check clears the alarm.
+    sim.clockOffsetMs = 0;
+    const checked = await call({ method: 'POST', url: '/api/cameras/quay-1-onvif/check', cookie: technician });
+    expect(checked.statusCode, checked.body).toBe(200);
+    expect((checked.json() as CameraView).status.clock!.ok).toBe(true);
+    await waitFor(() => !gw.ctx.alarms.openAlarm('quay-1-onvif', 'camera-clock'), 'camera-clock cleared');
+
+    const rec = gw.ctx.cameraManager.recorder('quay-1-onvif')!;
+    const del = await call({ method: 'DELETE', url: '/api/cameras/quay-1-onvif', cookie: admin });
+    expect(del.statusCode, del.body).toBe(204);
+    await waitFor(() => rec.status().state === 'stopped', 'recorder stopped after delete', 15_000);
+    await waitFor(() => sim.subscriptions === 0, 'PullPoint subscription ended at the camera', 15_000);
+    off();
+    const stored = readFileSync(join(dir, 'gateway.json'), 'utf8');
+    expect(stored).not.toContain(ONVIF_PASSWORD);
+  }, 120_000);
+});
+
 describe('leaks', () => {
   it('no response, alarm, audit line or log line ever contains a camera password', async () => {
     const alarms = await call({ method: 'GET', url: '/api/alarms', cookie: admin });
@@ -215,6 +301,6 @@ describe('leaks', () => {
     const audit = readFileSync(join(dir, 'audit.log'), 'utf8');
     const everything = [...bodies, ...logs, audit, readFileSync(join(dir, 'gateway.json'), 'utf8')].join('\n');
     expect(logs.length).toBeGreaterThan(10);
-    for (const pw of [RTSP_PASSWORD, encodeURIComponent(RTSP_PASSWORD)]) expect(everything).not.toContain(pw);
+    for (const pw of [RTSP_PASSWORD, encodeURIComponent(RTSP_PASSWORD), ONVIF_PASSWORD, encodeURIComponent(ONVIF_PASSWORD)]) expect(everything).not.toContain(pw);
   });
 });

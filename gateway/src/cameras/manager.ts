@@ -22,11 +22,12 @@ import { Recorder, type RecorderState } from './recorder.js';
 import type { CameraRegistry } from './registry.js';
 import { withCredentials, withoutCredentials, type CameraCredentials } from './secrets.js';
 import type { GapReason, SegmentIndex } from './segments.js';
+import { OnvifCamera, discoverCameras } from './onvif.js';
 
-// --- the ONVIF adapter as this module uses it (cameras/onvif.ts implements it) ---
+// --- the ONVIF adapter as this module uses it (cameras/onvif.ts; tests may pass another) ---
 
 export interface OnvifTarget { xaddr: string; username?: string; password?: string }
-export interface OnvifProfile { token: string; name: string; encoding: string; width: number; height: number; fps: number; bitrateKbps: number }
+export interface OnvifProfile { token: string; name: string; encoding: string; width: number; height: number; fps: number | null; bitrateKbps: number | null }
 export interface OnvifInfo { manufacturer?: string; model?: string; firmware?: string; firmwareVersion?: string; serial?: string; serialNumber?: string; hardwareId?: string }
 export interface OnvifEvent { kind: 'motion' | 'tamper'; active: boolean; at: number; topic: string }
 export type EventsState = 'off' | 'pulling' | 'retrying' | 'unsupported';
@@ -152,12 +153,7 @@ export class CameraManager {
   }
 
   private async onvif(): Promise<OnvifClient> {
-    if (!this.onvifClient) {
-      // Loaded on first use: the `onvif` package is only needed by ONVIF cameras.
-      const spec = './onvif.js';
-      const m = await import(spec) as { OnvifCamera: { connect: OnvifClient['connect'] }; discoverCameras: OnvifClient['discover'] };
-      this.onvifClient = { connect: (t, o) => m.OnvifCamera.connect(t, o), discover: (o) => m.discoverCameras(o) };
-    }
+    if (!this.onvifClient) this.onvifClient = { connect: (t, o) => OnvifCamera.connect(t, o), discover: (o) => discoverCameras(o) };
     return this.onvifClient;
   }
 

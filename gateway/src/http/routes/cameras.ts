@@ -27,7 +27,7 @@ const idParams = {
 
 const profileSchema = {
   type: 'object', additionalProperties: false, required: ['token', 'name', 'encoding', 'width', 'height', 'fps', 'bitrateKbps'],
-  properties: { token: str, name: str, encoding: str, width: { type: 'number' }, height: { type: 'number' }, fps: { type: 'number' }, bitrateKbps: { type: 'number' } },
+  properties: { token: str, name: str, encoding: str, width: { type: 'number' }, height: { type: 'number' }, fps: { type: ['number', 'null'] }, bitrateKbps: { type: ['number', 'null'] } },
 } as const;
 
 const statusSchema = {
