@@ -18,6 +18,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket as NetSocket } from 'node:net';
 import { promisify } from 'node:util';
 import { OnvifCamera, OnvifError, discoverCameras, parseNotifications, topicKind, type OnvifEvent } from '../gateway/src/cameras/onvif.js';
@@ -148,6 +149,39 @@ describe('ONVIF adapter against the simulator', () => {
     const err3 = await OnvifCamera.connect({ xaddr: 'not a url' }).catch((e: unknown) => e);
     expect((err3 as OnvifError).code).toBe('bad-response');
     expect((err3 as OnvifError).message).toMatch(/not a device service URL/);
+  });
+
+  it('a camera answering malformed SOAP is bad-response with the call named (no uncaught throw from the package)', async () => {
+    // Not the simulator: a deliberately broken "camera" (the package indexes into answers without checks).
+    let mode = 'no-profiles';
+    const env = (b: string) => `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body>${b}</s:Body></s:Envelope>`;
+    const bad = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => {
+        const a = /Body[^>]*>\s*<(?:\w+:)?(\w+)/.exec(body)?.[1];
+        const port = (bad.address() as { port: number }).port;
+        if (a === 'GetSystemDateAndTime') return res.end(env('<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:UTCDateTime><tt:Time><tt:Hour>1</tt:Hour><tt:Minute>2</tt:Minute><tt:Second>3</tt:Second></tt:Time><tt:Date><tt:Year>2026</tt:Year><tt:Month>1</tt:Month><tt:Day>2</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>'));
+        if (a === 'GetCapabilities') return res.end(env(`<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://127.0.0.1:${port}/m</tt:XAddr></tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>`));
+        if (a === 'GetDeviceInformation') return res.end(mode === 'html' ? '<html><body>Login</body></html>' : env('<tds:GetDeviceInformationResponse><tds:Model>X</tds:Model></tds:GetDeviceInformationResponse>'));
+        return res.end(env('<trt:GetProfilesResponse/>'));
+      });
+    });
+    await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
+    try {
+      const xaddr = `http://127.0.0.1:${(bad.address() as { port: number }).port}/onvif/device_service`;
+      const e1 = await OnvifCamera.connect({ xaddr, username: USER, password: PASS }, { timeoutMs: 3000 }).catch((e: unknown) => e) as OnvifError;
+      expect(e1).toBeInstanceOf(OnvifError);
+      expect(e1.code).toBe('bad-response');
+      expect(e1.message).toMatch(/^GetProfiles: the answer lacks/);
+      mode = 'html';
+      const e2 = await OnvifCamera.connect({ xaddr, username: USER, password: PASS }, { timeoutMs: 3000 }).catch((e: unknown) => e) as OnvifError;
+      expect(e2.code).toBe('bad-response');
+      expect(e2.message).toMatch(/^GetDeviceInformation: /);
+    } finally {
+      bad.closeAllConnections();
+      await new Promise<void>((r) => bad.close(() => r()));
+    }
   });
 
   it('measures the camera clock offset (set 5000 ms) to within 500 ms, and its sign', async () => {

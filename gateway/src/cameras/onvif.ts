@@ -59,6 +59,8 @@ function classify(err: unknown, what: string, xml?: string): OnvifError {
   if (e?.code === 'ETIMEDOUT' || /Network timeout|timed out/i.test(msg)) return new OnvifError('timeout', `${what}: no answer in time`);
   if (/NotAuthorized|not authori[sz]ed|Unauthorized|authentication failed|\b401\b/i.test(text)) return new OnvifError('auth', `${what}: the camera refused the credentials (${msg.slice(0, 160)})`);
   if (/ActionNotSupported|Action ?Not ?Implemented|NotSupported|not supported|Optional Action/i.test(text)) return new OnvifError('not-supported', `${what}: not supported by the camera (${msg.slice(0, 160)})`);
+  // The package indexes into the parsed answer without checks: a TypeError means elements it expected are missing.
+  if (err instanceof TypeError) return new OnvifError('bad-response', `${what}: the answer lacks the elements ONVIF requires (${msg.slice(0, 120)})`);
   return new OnvifError('bad-response', `${what}: ${msg.slice(0, 200)}`);
 }
 
