@@ -19,6 +19,7 @@ import { startRtspServer, type RtspServer } from './helpers/rtsp.js';
 import { freePort } from './helpers/mosquitto.js';
 import { OnvifCameraSim } from '../gateway/src/sim/onvif-camera.js';
 import type { GatewayEvents } from '../gateway/src/core/bus.js';
+import { CameraManager, CameraProbeError, type OnvifClient, type OnvifSession } from '../gateway/src/cameras/manager.js';
 
 const ADMIN_PASSWORD = 'test-admin-pw';
 const RTSP_PASSWORD = 'rtsp-Secret-9f3a';
@@ -47,9 +48,8 @@ async function login(username: string, password: string): Promise<string> {
   return sessionCookie(res);
 }
 
-beforeAll(async () => {
-  cam = await startRtspServer({ width: 320, height: 240, fps: 15, gop: 15, bitrateKbps: 300 });
-  dir = mkdtempSync(join(tmpdir(), 'gw-cameras-'));
+/** A gateway on `dir` (kept across restarts), its whole log, at debug, kept to look for passwords in it. */
+async function boot(): Promise<Gateway> {
   const settings = loadSettings({
     env: {},
     overrides: {
@@ -63,10 +63,16 @@ beforeAll(async () => {
       },
     },
   });
-  // The gateway's whole log, at debug, kept to look for the password in it.
   const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
-  gw = await Gateway.create(settings, { adminPassword: ADMIN_PASSWORD, log: pino({ level: 'debug' }, sink) });
-  await gw.start();
+  const g = await Gateway.create(settings, { adminPassword: ADMIN_PASSWORD, log: pino({ level: 'debug' }, sink) });
+  await g.start();
+  return g;
+}
+
+beforeAll(async () => {
+  cam = await startRtspServer({ width: 320, height: 240, fps: 15, gop: 15, bitrateKbps: 300 });
+  dir = mkdtempSync(join(tmpdir(), 'gw-cameras-'));
+  gw = await boot();
   admin = await login('admin', ADMIN_PASSWORD);
   for (const [username, role] of [['ky-thuat', 'technician'], ['chu-tich', 'chairman'], ['can-bo', 'officer']] as const) {
     const r = await call({ method: 'POST', url: '/api/users', cookie: admin, payload: { username, displayName: username, role, password: `${username}-password` } });
@@ -292,6 +298,79 @@ describe('an ONVIF camera (the ONVIF simulator in front of the RTSP test camera)
     const stored = readFileSync(join(dir, 'gateway.json'), 'utf8');
     expect(stored).not.toContain(ONVIF_PASSWORD);
   }, 120_000);
+});
+
+describe('a gateway restarted while its ONVIF camera does not answer', () => {
+  it('records at once from the last known stream URI, retries the ONVIF session with backoff and gets it back when the camera answers', async () => {
+    const port = await freePort();
+    const simOpts = { rtspUrl: cam.url, username: 'admin', password: ONVIF_PASSWORD, httpPort: port };
+    let sim = new OnvifCameraSim(simOpts);
+    await sim.start();
+    try {
+      let r = await call({
+        method: 'POST', url: '/api/cameras', cookie: technician,
+        payload: { id: 'quay-2-onvif', name: 'Quầy 2', kind: 'onvif', xaddr: sim.xaddr, username: 'admin', password: ONVIF_PASSWORD },
+      });
+      expect(r.statusCode, r.body).toBe(201);
+      await waitFor(() => (gw.ctx.cameraManager.recorder('quay-2-onvif')?.status().segments ?? 0) >= 1, 'recording before the restart', 30_000);
+
+      await sim.stop();
+      await gw.stop();
+      gw = await boot();
+      admin = await login('admin', ADMIN_PASSWORD);
+      technician = await login('ky-thuat', 'ky-thuat-password');
+      // start() did not wait for the camera: the recorder runs on the stored URI while ONVIF is retried.
+      const rec = gw.ctx.cameraManager.recorder('quay-2-onvif');
+      expect(rec).not.toBeNull();
+      const down = await waitFor(async () => {
+        const v = (await call({ method: 'GET', url: '/api/cameras/quay-2-onvif', cookie: admin })).json() as CameraView & { status: { onvif: { connected: boolean; reason: string | null } } };
+        return v.status.onvif?.reason ? v : undefined;
+      }, 'ONVIF failure reported', 20_000);
+      expect(down.status.onvif).toMatchObject({ connected: false, reason: 'unreachable' });
+      await waitFor(() => rec!.status().segments >= 1, 'recording after the restart without ONVIF', 30_000);
+
+      sim = new OnvifCameraSim(simOpts);
+      await sim.start();
+      const back = await waitFor(async () => {
+        const v = (await call({ method: 'GET', url: '/api/cameras/quay-2-onvif', cookie: admin })).json() as CameraView & { status: { onvif: { connected: boolean } } };
+        return v.status.onvif?.connected && v.status.events === 'pulling' ? v : undefined;
+      }, 'ONVIF session back (backoff capped at 2 s)', 30_000);
+      expect(back.status.clock!.ok).toBe(true);
+      // Same stream URI as before: the recorder was not restarted.
+      expect(gw.ctx.cameraManager.recorder('quay-2-onvif')).toBe(rec);
+      r = await call({ method: 'DELETE', url: '/api/cameras/quay-2-onvif', cookie: technician });
+      expect(r.statusCode, r.body).toBe(204);
+    } finally {
+      await sim.stop();
+    }
+  }, 150_000);
+});
+
+describe('profile choice', () => {
+  // The simulator (like most desk cameras) offers only H.264; a camera with
+  // MJPEG/H.265 profiles only is stood in for by this fake ONVIF client.
+  const session = (encodings: string[]): OnvifSession => ({
+    info: { manufacturer: 'X', model: 'Y' }, hasPullPoint: false,
+    profiles: encodings.map((encoding, i) => ({ token: `p${i}`, name: `P${i}`, encoding, width: 640, height: 480, fps: 10, bitrateKbps: 1000 })),
+    streamUri: async (token?: string) => `rtsp://10.0.0.9/${token}`, snapshotUri: async () => null,
+    clockOffsetMs: async () => ({ offsetMs: 0, rttMs: 1 }), subscribe: () => ({ stop: async () => {} }), close: async () => {},
+  });
+  const manager = (encodings: string[]) => {
+    const onvif: OnvifClient = { connect: async () => session(encodings), discover: async () => [] };
+    const c = gw.ctx;
+    return new CameraManager({ registry: c.cameras, segments: c.segments, ffmpeg: c.ffmpeg, bus: c.bus, alarms: c.alarms, settings: c.settings.cameras, log: c.log, onvif });
+  };
+
+  it('takes the first H.264 profile; refuses a camera without one (no-h264) and a non-H.264 profile asked for', async () => {
+    const p = await manager(['JPEG', 'H264', 'H264']).probe({ xaddr: 'http://10.0.0.9/onvif/device_service' });
+    expect([p.profile.token, p.streamUrl]).toEqual(['p1', 'rtsp://10.0.0.9/p1']);
+    const err = await manager(['JPEG', 'H265']).probe({ xaddr: 'http://10.0.0.9/' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CameraProbeError);
+    expect((err as CameraProbeError).reason).toBe('no-h264');
+    expect((err as Error).message).toMatch(/no H\.264 profile.*p0 JPEG, p1 H265/);
+    const asked = await manager(['JPEG', 'H264']).probe({ xaddr: 'http://10.0.0.9/' }, 'p0').catch((e: unknown) => e);
+    expect((asked as CameraProbeError).reason).toBe('no-h264');
+  });
 });
 
 describe('leaks', () => {
