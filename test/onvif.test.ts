@@ -335,6 +335,24 @@ describe('PullPoint events', () => {
     }
   });
 
+  it('a camera that wants HTTP Digest instead of WS-Security: connect, stream URI and events work; a wrong password is auth', async () => {
+    const s = await newSim({ httpDigest: true });
+    const c = await connect(s);
+    expect(await c.streamUri()).toBe(rtsp.url);
+    const events: OnvifEvent[] = [];
+    const sub = c.subscribe((e) => events.push(e), { pullSeconds: 5, backoffMaxMs: 2000 });
+    try {
+      await waitFor('a held PullMessages', () => s.stats.pulls >= 1 && s.subscriptions === 1);
+      s.emit('motion', true);
+      await waitFor('motion over digest', () => events.length >= 1, 10_000);
+      expect(events[0]).toMatchObject({ kind: 'motion', active: true });
+    } finally {
+      await sub.stop();
+    }
+    const err = await OnvifCamera.connect({ xaddr: s.xaddr, username: USER, password: 'wrong' }, { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect((err as OnvifError).code).toBe('auth');
+  });
+
   it('a camera without an events service: hasPullPoint false, subscribe says unsupported', async () => {
     const s = await newSim({ pullPoint: 'absent' });
     const c = await connect(s);

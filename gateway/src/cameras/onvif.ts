@@ -178,43 +178,93 @@ function securityHeader(a: SoapAuth): string {
     + '</UsernameToken></Security>';
 }
 
-/** One SOAP 1.2 request; resolves with the response XML, rejects with an OnvifError (a SOAP fault's subcodes are in the message). */
-function soap(url: string, action: string, body: string, auth: SoapAuth, o: { timeoutMs: number; signal?: AbortSignal }): Promise<string> {
-  const envelope = '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing">'
-    + `<s:Header>${securityHeader(auth)}<a:Action s:mustUnderstand="1">${escXml(action)}</a:Action><a:To s:mustUnderstand="1">${escXml(url)}</a:To></s:Header>`
-    + `<s:Body xmlns:xsd="http://www.w3.org/2001/XMLSchema">${body}</s:Body></s:Envelope>`;
+/**
+ * HTTP Digest (RFC 7616, MD5 or SHA-256, qop=auth) for cameras that want it
+ * instead of, or besides, WS-Security (ONVIF Core 5.9.1 allows both). The
+ * challenge is kept per camera and reused with a growing nonce count, so a
+ * long-poll loop does not pay a 401 round trip per request.
+ */
+export interface DigestState { challenge: Record<string, string> | null; nc: number }
+
+function parseChallenge(h: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of h.replace(/^Digest\s+/i, '').matchAll(/([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g)) out[m[1]!.toLowerCase()] = m[2] ?? m[3] ?? '';
+  return out;
+}
+
+function digestHeader(st: DigestState, user: string, pass: string, method: string, uri: string): string {
+  const c = st.challenge!;
+  const alg = (c.algorithm ?? 'MD5').toUpperCase();
+  const hash = (x: string) => createHash(alg.startsWith('SHA-256') ? 'sha256' : 'md5').update(x).digest('hex');
+  const qop = (c.qop ?? '').split(',').map((q) => q.trim()).includes('auth') ? 'auth' : '';
+  const nc = (++st.nc).toString(16).padStart(8, '0');
+  const cnonce = randomBytes(8).toString('hex');
+  const ha1 = hash(`${user}:${c.realm ?? ''}:${pass}`);
+  const ha2 = hash(`${method}:${uri}`);
+  const response = qop ? hash(`${ha1}:${c.nonce ?? ''}:${nc}:${cnonce}:${qop}:${ha2}`) : hash(`${ha1}:${c.nonce ?? ''}:${ha2}`);
+  const q = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+  return `Digest username=${q(user)}, realm=${q(c.realm ?? '')}, nonce=${q(c.nonce ?? '')}, uri=${q(uri)}, response="${response}"`
+    + (c.algorithm ? `, algorithm=${c.algorithm}` : '') + (c.opaque ? `, opaque=${q(c.opaque)}` : '') + (qop ? `, qop=auth, nc=${nc}, cnonce="${cnonce}"` : '');
+}
+
+interface RawAnswer { status: number; wwwAuthenticate: string | null; xml: string }
+
+function post(u: URL, envelope: string, action: string, authorization: string | null, o: { timeoutMs: number; signal?: AbortSignal }): Promise<RawAnswer> {
+  const name = action.replace(/^.*\//, '');
   return new Promise((resolve, reject) => {
-    let u: URL;
-    try { u = new URL(url); } catch { return reject(new OnvifError('bad-response', `bad service address ${url}`)); }
     const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, {
       method: 'POST', signal: o.signal, timeout: o.timeoutMs,
-      headers: { 'Content-Type': `application/soap+xml; charset=utf-8; action="${action}"`, 'Content-Length': Buffer.byteLength(envelope) },
+      headers: {
+        'Content-Type': `application/soap+xml; charset=utf-8; action="${action}"`, 'Content-Length': Buffer.byteLength(envelope),
+        ...(authorization ? { Authorization: authorization } : {}),
+      },
     }, (res) => {
       const chunks: Buffer[] = [];
       let n = 0;
       res.on('data', (c: Buffer) => {
         n += c.length;
-        if (n > 4 * 1024 * 1024) { req.destroy(new OnvifError('bad-response', 'answer over 4 MB')); return; }
+        if (n > 4 * 1024 * 1024) { req.destroy(new OnvifError('bad-response', `${name}: answer over 4 MB`)); return; }
         chunks.push(c);
       });
       res.on('end', () => {
-        const xml = Buffer.concat(chunks).toString('utf8');
-        if (new RegExp(`<${P}Fault[\\s>]`).test(xml)) {
-          const codes = [...xml.matchAll(new RegExp(`<${P}Value>([^<]*)</${P}Value>`, 'g'))].map((m) => m[1]!.trim()).join(' / ');
-          const reason = text(xml, 'Text') ?? '';
-          return reject(classify(new Error(`SOAP fault ${codes}: ${reason}`), action.replace(/^.*\//, ''), xml));
-        }
-        if (res.statusCode === 401) return reject(new OnvifError('auth', `${action.replace(/^.*\//, '')}: HTTP 401`));
-        if ((res.statusCode ?? 500) >= 300) return reject(new OnvifError('bad-response', `${action.replace(/^.*\//, '')}: HTTP ${res.statusCode}`));
-        if (!new RegExp(`<${P}Body[\\s>]`).test(xml)) return reject(new OnvifError('bad-response', `${action.replace(/^.*\//, '')}: not a SOAP answer`));
-        resolve(xml);
+        const wa = res.headers['www-authenticate'];
+        const digest = (Array.isArray(wa) ? wa : wa ? [wa] : []).find((h) => /^Digest\s/i.test(h)) ?? null;
+        resolve({ status: res.statusCode ?? 500, wwwAuthenticate: digest, xml: Buffer.concat(chunks).toString('utf8') });
       });
-      res.on('error', (err) => reject(classify(err, action)));
+      res.on('error', (err) => reject(classify(err, name)));
     });
-    req.on('timeout', () => req.destroy(new OnvifError('timeout', `${action.replace(/^.*\//, '')}: no answer in ${o.timeoutMs} ms`)));
-    req.on('error', (err) => reject(err.name === 'AbortError' ? new OnvifError('unreachable', 'stopped') : classify(err, action.replace(/^.*\//, ''))));
+    req.on('timeout', () => req.destroy(new OnvifError('timeout', `${name}: no answer in ${o.timeoutMs} ms`)));
+    req.on('error', (err) => reject(err.name === 'AbortError' ? new OnvifError('unreachable', 'stopped') : classify(err, name)));
     req.end(envelope);
   });
+}
+
+/** One SOAP 1.2 request; resolves with the response XML, rejects with an OnvifError (a SOAP fault's codes are in the message). */
+async function soap(url: string, action: string, body: string, auth: SoapAuth, o: { timeoutMs: number; signal?: AbortSignal; digest?: DigestState }): Promise<string> {
+  const name = action.replace(/^.*\//, '');
+  let u: URL;
+  try { u = new URL(url); } catch { throw new OnvifError('bad-response', `bad service address ${url}`); }
+  const envelope = () => '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing">'
+    + `<s:Header>${securityHeader(auth)}<a:Action s:mustUnderstand="1">${escXml(action)}</a:Action><a:To s:mustUnderstand="1">${escXml(url)}</a:To></s:Header>`
+    + `<s:Body xmlns:xsd="http://www.w3.org/2001/XMLSchema">${body}</s:Body></s:Envelope>`;
+  const st = o.digest ?? { challenge: null, nc: 0 };
+  const canDigest = Boolean(auth.username && auth.password);
+  const authz = () => (canDigest && st.challenge ? digestHeader(st, auth.username!, auth.password!, 'POST', `${u.pathname}${u.search}`) : null);
+  let r = await post(u, envelope(), action, authz(), o);
+  if (r.status === 401 && r.wwwAuthenticate && canDigest) {
+    // First contact, or the camera's nonce went stale: take the new challenge and try once more.
+    st.challenge = parseChallenge(r.wwwAuthenticate);
+    st.nc = 0;
+    r = await post(u, envelope(), action, authz(), o);
+  }
+  if (new RegExp(`<${P}Fault[\\s>]`).test(r.xml)) {
+    const codes = [...r.xml.matchAll(new RegExp(`<${P}Value>([^<]*)</${P}Value>`, 'g'))].map((m) => m[1]!.trim()).join(' / ');
+    throw classify(new Error(`SOAP fault ${codes}: ${text(r.xml, 'Text') ?? ''}`), name, r.xml);
+  }
+  if (r.status === 401) throw new OnvifError('auth', `${name}: HTTP 401 (the camera refused the credentials)`);
+  if (r.status >= 300) throw new OnvifError('bad-response', `${name}: HTTP ${r.status}`);
+  if (!new RegExp(`<${P}Body[\\s>]`).test(r.xml)) throw new OnvifError('bad-response', `${name}: not a SOAP answer`);
+  return r.xml;
 }
 
 const EV = 'http://www.onvif.org/ver10/events/wsdl';
@@ -235,6 +285,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export class OnvifCamera {
   private subs = new Set<{ stop(): Promise<void> }>();
   private closed = false;
+  private readonly digest: DigestState = { challenge: null, nc: 0 };
 
   private constructor(
     private readonly cam: Cam,
@@ -387,7 +438,7 @@ export class OnvifCamera {
         try {
           const created = await soap(this.eventsUrl, `${EV}/EventPortType/CreatePullPointSubscriptionRequest`,
             `<CreatePullPointSubscription xmlns="${EV}"><InitialTerminationTime>PT${termS}S</InitialTerminationTime></CreatePullPointSubscription>`,
-            auth(), { timeoutMs: this.timeoutMs, signal: ac.signal });
+            auth(), { timeoutMs: this.timeoutMs, signal: ac.signal, digest: this.digest });
           const addr = text(blocks(created, 'SubscriptionReference')[0] ?? '', 'Address');
           if (!addr) throw new OnvifError('bad-response', 'CreatePullPointSubscription: no subscription address');
           subUrl = rebase(addr, new URL(this.eventsUrl));
@@ -401,14 +452,14 @@ export class OnvifCamera {
             const left = term - (Date.now() + skew);
             if (left < pullMs + Math.min(10_000, (termS * 1000) / 2)) {
               const r = await soap(subUrl, `${WSN}/SubscriptionManager/RenewRequest`,
-                `<Renew xmlns="${WSN}"><TerminationTime>PT${termS}S</TerminationTime></Renew>`, auth(), { timeoutMs: this.timeoutMs, signal: ac.signal });
+                `<Renew xmlns="${WSN}"><TerminationTime>PT${termS}S</TerminationTime></Renew>`, auth(), { timeoutMs: this.timeoutMs, signal: ac.signal, digest: this.digest });
               camNow = parseTime(text(r, 'CurrentTime'), 0) ?? Date.now() + skew;
               skew = camNow - Date.now();
               term = parseTime(text(r, 'TerminationTime'), camNow) ?? camNow + termS * 1000;
             }
             const xml = await soap(subUrl, `${EV}/PullPointSubscription/PullMessagesRequest`,
               `<PullMessages xmlns="${EV}"><Timeout>PT${opts.pullSeconds}S</Timeout><MessageLimit>100</MessageLimit></PullMessages>`,
-              auth(), { timeoutMs: pullMs + this.timeoutMs, signal: ac.signal });
+              auth(), { timeoutMs: pullMs + this.timeoutMs, signal: ac.signal, digest: this.digest });
             failures = 0;
             setState('pulling');
             const nowCam = parseTime(text(xml, 'CurrentTime'), 0);
@@ -445,7 +496,7 @@ export class OnvifCamera {
         const url = subUrl;
         subUrl = null;
         // Free the camera's pull point (cameras have few); best effort.
-        if (url) await soap(url, `${WSN}/SubscriptionManager/UnsubscribeRequest`, `<Unsubscribe xmlns="${WSN}"/>`, auth(), { timeoutMs: 2000 }).catch(() => {});
+        if (url) await soap(url, `${WSN}/SubscriptionManager/UnsubscribeRequest`, `<Unsubscribe xmlns="${WSN}"/>`, auth(), { timeoutMs: 2000, digest: this.digest }).catch(() => {});
       },
     };
     this.subs.add(handle);

@@ -58,6 +58,8 @@ export interface OnvifCameraSimOptions {
   createdToleranceMs?: number;
   /** longest PullMessages hold the camera grants (default 60 s) */
   maxPullMs?: number;
+  /** authenticate with HTTP Digest (401 + WWW-Authenticate, MD5, qop=auth) instead of WS-Security, as some cameras do */
+  httpDigest?: boolean;
   /** refuse a UsernameToken nonce seen before (default false: onvif-util, like many clients, reuses one nonce for a whole session, and many cameras accept that) */
   rejectReplayedNonce?: boolean;
 }
@@ -91,6 +93,7 @@ const NS = {
 const PRE_AUTH = new Set(['GetSystemDateAndTime', 'GetCapabilities', 'GetServices', 'GetServiceCapabilities', 'GetWsdlUrl', 'GetHostname', 'GetEndpointReference']);
 
 const MAX_BODY = 256 * 1024;
+const REALM = 'DeskCam';
 
 /** XML text escape. */
 export function esc(s: string | number | boolean): string {
@@ -146,6 +149,7 @@ export class OnvifCameraSim {
   private port = 0;
   private subs = new Map<string, Subscription>();
   private nonces = new Map<string, number>();
+  private digestNonces = new Set<string>();
   private jpeg: Buffer | null;
   private readonly uuid = randomUUID();
   private seq = 0;
@@ -160,7 +164,7 @@ export class OnvifCameraSim {
       name: o.name ?? 'DeskCam-Sim', hardware: o.hardware ?? 'SIM-1080', manufacturer: o.manufacturer ?? 'Commune Test Optics',
       serial: o.serial ?? 'SIM0001', firmware: o.firmware ?? '1.0.0-sim',
       video: o.video ?? { width: 320, height: 240, fps: 15, bitrateKbps: 400, gop: 15 },
-      createdToleranceMs: o.createdToleranceMs ?? 300_000, maxPullMs: o.maxPullMs ?? 60_000, rejectReplayedNonce: o.rejectReplayedNonce ?? false,
+      createdToleranceMs: o.createdToleranceMs ?? 300_000, maxPullMs: o.maxPullMs ?? 60_000, rejectReplayedNonce: o.rejectReplayedNonce ?? false, httpDigest: o.httpDigest ?? false,
     };
     this.jpeg = o.snapshotJpeg ?? null;
   }
@@ -234,7 +238,19 @@ export class OnvifCameraSim {
       const action = bodyAction(body);
       if (!action) throw new SoapFault(400, 'Sender', ['ter:InvalidArgVal'], 'no SOAP Body element');
       this.stats.requests.set(action, (this.stats.requests.get(action) ?? 0) + 1);
-      if (!PRE_AUTH.has(action)) this.authenticate(body);
+      if (!PRE_AUTH.has(action)) {
+        if (this.o.httpDigest) {
+          if (!this.checkDigest(req)) {
+            this.stats.authFailures++;
+            const nonce = randomUUID().replace(/-/g, '');
+            this.digestNonces.add(nonce);
+            if (this.digestNonces.size > 1000) this.digestNonces.delete(this.digestNonces.values().next().value!);
+            res.writeHead(401, { 'WWW-Authenticate': `Digest realm="${REALM}", qop="auth", nonce="${nonce}", algorithm=MD5`, 'Content-Type': 'text/plain', 'Content-Length': 12 });
+            res.end('Unauthorized');
+            return;
+          }
+        } else this.authenticate(body);
+      }
       const out = await this.dispatch(action, body, path, req, res);
       if (out === null) return; // connection went away during a long poll
       send(res, 200, out.xml, out.header);
@@ -243,6 +259,20 @@ export class OnvifCameraSim {
       if (err instanceof SoapFault) send(res, err.status, faultXml(err));
       else send(res, 500, faultXml(new SoapFault(500, 'Receiver', ['ter:Action'], (err as Error).message)));
     }
+  }
+
+  /** HTTP Digest (RFC 7616, MD5, qop=auth) against a nonce this camera issued. */
+  private checkDigest(req: IncomingMessage): boolean {
+    const h = req.headers.authorization;
+    if (!h || !/^Digest\s/i.test(h)) return false;
+    const p: Record<string, string> = {};
+    for (const m of h.slice(7).matchAll(/([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g)) p[m[1]!.toLowerCase()] = m[2] ?? m[3] ?? '';
+    if (p.username !== this.o.username || !p.nonce || !this.digestNonces.has(p.nonce) || p.uri !== req.url) return false;
+    const md5 = (x: string) => createHash('md5').update(x).digest('hex');
+    const ha1 = md5(`${this.o.username}:${REALM}:${this.o.password}`);
+    const ha2 = md5(`${req.method}:${p.uri}`);
+    const expect = p.qop === 'auth' ? md5(`${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
+    return expect === p.response;
   }
 
   /** WS-Security UsernameToken, PasswordDigest = Base64(SHA-1(nonce + created + password)). */
