@@ -170,6 +170,15 @@ describe('an RTSP camera', () => {
       return l[0]?.status.state === 'recording' && l[0].status.lastSegmentEnd ? l : undefined;
     }, 'status recording', 10_000);
     expect(listed[0]!.status.clock).toBeNull(); // RTSP: no ONVIF clock
+    expect(gw.ctx.metrics.value('gateway_cameras_recording', {})).toBe(1);
+
+    // A new name or desk does not restart the recording.
+    const running = gw.ctx.cameraManager.recorder('quay-1-rtsp');
+    r = await call({ method: 'PATCH', url: '/api/cameras/quay-1-rtsp', cookie: technician, payload: { name: 'Quầy 1', desk: null } });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ name: 'Quầy 1', desk: null });
+    await new Promise((res) => setTimeout(res, 200));
+    expect(gw.ctx.cameraManager.recorder('quay-1-rtsp')).toBe(running);
 
     // On disk: sealed, never in clear; the key file is private.
     const storeText = readFileSync(join(dir, 'gateway.json'), 'utf8');
@@ -213,7 +222,7 @@ describe('an RTSP camera', () => {
 
     const audit = await gw.ctx.audit.read(100);
     const actions = audit.filter((e) => e.target === 'quay-1-rtsp').map((e) => `${e.action}:${e.ok}`).reverse();
-    expect(actions).toEqual(['camera.create:true', 'camera.create:false', 'camera.update:true', 'camera.update:false', 'camera.update:true', 'camera.check:true', 'camera.delete:true']);
+    expect(actions).toEqual(['camera.create:true', 'camera.create:false', 'camera.update:true', 'camera.update:true', 'camera.update:false', 'camera.update:true', 'camera.check:true', 'camera.delete:true']);
     expect(audit.find((e) => e.action === 'camera.update' && e.ok && (e.detail?.changed as string[]).includes('password'))).toBeTruthy();
   }, 120_000);
 });
@@ -265,7 +274,8 @@ describe('an ONVIF camera (the ONVIF simulator in front of the RTSP test camera)
     await waitFor(async () => (await gw.ctx.segments.lookup('quay-1-onvif', since, Date.now() + 60_000)).segments.length >= 2, 'ONVIF camera recording', 40_000);
 
     const alarm = await waitFor(() => gw.ctx.alarms.openAlarm('quay-1-onvif', 'camera-clock'), 'camera-clock alarm', 15_000);
-    expect(alarm.detail).toMatch(/ahead by 5\.\d s \(limit 2 s\)/);
+    // The offset is measured over HTTP to about the round trip plus 1/8 s.
+    expect(alarm.detail).toMatch(/ahead by (4\.[5-9]|5\.[0-5]) s \(limit 2 s\)/);
     const view = await waitFor(async () => {
       const v = (await call({ method: 'GET', url: '/api/cameras/quay-1-onvif', cookie: chairman })).json() as CameraView;
       return v.status.events === 'pulling' && v.status.clock ? v : undefined;

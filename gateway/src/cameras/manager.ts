@@ -15,6 +15,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/schema.js';
 import type { EventBus } from '../core/bus.js';
+import type { Metrics } from '../core/metrics.js';
 import type { CameraRecord } from '../core/types.js';
 import type { Ffmpeg } from '../ffmpeg/ffmpeg.js';
 import type { Alarms } from '../health/alarms.js';
@@ -105,6 +106,8 @@ export interface CameraManagerOptions {
   /** default: cameras/onvif.ts */
   onvif?: OnvifClient;
   log: Logger;
+  /** gateway_cameras_* gauges */
+  metrics?: Metrics;
   /** ONVIF connect timeout (default 8 s) and clock re-check period (default 10 min); tests shorten them. */
   connectTimeoutMs?: number;
   clockCheckMs?: number;
@@ -150,6 +153,11 @@ export class CameraManager {
   constructor(private readonly o: CameraManagerOptions) {
     this.onvifClient = o.onvif ?? null;
     this.now = o.now ?? Date.now;
+    o.metrics?.gauge('gateway_cameras_registered', 'Cameras in the registry', () => o.registry.list().length);
+    o.metrics?.gauge('gateway_cameras_recording', 'Cameras whose recorder is recording (segments arriving)', () =>
+      [...this.slots.values()].filter((s) => s.recorder?.status().state === 'recording').length);
+    o.metrics?.gauge('gateway_cameras_down', 'Enabled cameras not recording for longer than cameras.downAlarmSeconds', () =>
+      [...this.slots.values()].filter((s) => s.down || s.recorder?.status().down).length);
   }
 
   private async onvif(): Promise<OnvifClient> {
@@ -266,7 +274,11 @@ export class CameraManager {
   private async reload(id: string, force = false): Promise<void> {
     const rec = this.o.registry.get(id);
     const s = this.slots.get(id);
-    if (s && !force && rec && JSON.stringify(rec) === JSON.stringify(s.record)) return;
+    // A new name or desk does not touch the recording: no restart, no gap.
+    if (s && !force && rec && recordingKey(rec) === recordingKey(s.record)) {
+      s.record = structuredClone(rec);
+      return;
+    }
     if (s) await this.stopSlot(id);
     if (!rec) {
       // Deleted: its alarms go with it (its recordings stay).
@@ -493,6 +505,11 @@ export class CameraManager {
     await this.closeSession(s);
     await this.stopRecorder(s);
   }
+}
+
+/** What the recording depends on: a change here restarts the camera. */
+function recordingKey(c: CameraRecord): string {
+  return JSON.stringify([c.kind, c.enabled, c.xaddr, c.streamUrl, c.profileToken, c.sealedCredentials]);
 }
 
 /** The profile to record: the one asked for, else the first H.264 one. */
