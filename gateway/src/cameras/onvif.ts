@@ -18,6 +18,7 @@
 //   target (tests, cameras behind a router) and no side effects.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import onvif from 'onvif';
@@ -546,7 +547,7 @@ export interface DiscoverOptions {
   signal?: AbortSignal;
   /** where to send the Probe, "host:port"; default the WS-Discovery multicast group 239.255.255.250:3702 */
   target?: string;
-  /** local interface address to send the multicast probe from (default: the system's route) */
+  /** local interface address to send the multicast probe from (default: each non-internal IPv4 interface) */
   interfaceAddress?: string;
 }
 
@@ -560,32 +561,43 @@ export function discoverCameras(opts: DiscoverOptions): Promise<DiscoveredCamera
     + `<s:Header><a:MessageID>${messageId}</a:MessageID><a:To s:mustUnderstand="1">urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To>`
     + '<a:Action s:mustUnderstand="1">http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</a:Action></s:Header>'
     + '<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>';
+  const multicast = opts.target === undefined;
+  // Multicast goes out of one interface per socket; without a choice, every
+  // IPv4 interface that is up: a gateway often has its cameras on a LAN that
+  // is not the default route (WAN / 4G), where the system's choice would send it.
+  const ifaces: Array<string | undefined> = !multicast ? [undefined]
+    : opts.interfaceAddress ? [opts.interfaceAddress]
+      : Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal).map((i) => i!.address);
+  if (ifaces.length === 0) ifaces.push(undefined);
   return new Promise((resolve, reject) => {
     const found = new Map<string, DiscoveredCamera>();
-    const sock = createSocket({ type: 'udp4', reuseAddr: true });
-    let timer: NodeJS.Timeout | null = null;
-    let resend: NodeJS.Timeout | null = null;
+    const socks = ifaces.map(() => createSocket({ type: 'udp4', reuseAddr: true }));
+    const timers: NodeJS.Timeout[] = [];
+    const errors: string[] = [];
     let done = false;
-    const finish = (err?: Error) => {
+    const finish = () => {
       if (done) return;
       done = true;
-      if (timer) clearTimeout(timer);
-      if (resend) clearTimeout(resend);
+      timers.forEach(clearTimeout);
       opts.signal?.removeEventListener('abort', onAbort);
-      try { sock.close(); } catch { /* already closed */ }
-      if (err) reject(err);
+      for (const s of socks) { try { s.close(); } catch { /* already closed */ } }
+      // Only when no probe could leave at all is it an error; no answer is an empty list.
+      if (errors.length === socks.length && found.size === 0) reject(new OnvifError('unreachable', `discovery: ${errors.join('; ')}`));
       else resolve([...found.values()]);
     };
     const onAbort = () => finish();
-    sock.on('error', (err) => finish(new OnvifError('unreachable', `discovery: ${err.message}`)));
-    sock.on('message', (m, rinfo) => {
+    const failed = (i: number, err: Error) => {
+      if (!errors[i]) errors[i] = `${ifaces[i] ?? host}: ${err.message}`;
+      if (errors.filter(Boolean).length === socks.length) finish();
+    };
+    const onMessage = (m: Buffer, rinfo: { address: string }) => {
       const xml = m.toString('utf8', 0, Math.min(m.length, 64 * 1024));
       const relates = text(xml, 'RelatesTo');
       if (relates && relates !== messageId) return; // an answer to someone else's probe
       for (const pm of blocks(xml, 'ProbeMatch')) {
         const xaddrs = (text(pm, 'XAddrs') ?? '').split(/\s+/).filter((x) => /^https?:\/\//i.test(x));
         if (xaddrs.length === 0) continue;
-        // Prefer an IPv4 address, then the one the answer came from.
+        // Prefer the address the answer came from, then any IPv4 one.
         const xaddr = xaddrs.find((x) => x.includes(`//${rinfo.address}`)) ?? xaddrs.find((x) => /\/\/\d+\.\d+\.\d+\.\d+/.test(x)) ?? xaddrs[0]!;
         const urn = text(blocks(pm, 'EndpointReference')[0] ?? '', 'Address') ?? xaddr;
         const scopes = (text(pm, 'Scopes') ?? '').split(/\s+/).filter(Boolean);
@@ -596,19 +608,26 @@ export function discoverCameras(opts: DiscoverOptions): Promise<DiscoveredCamera
         };
         if (!found.has(urn)) found.set(urn, { xaddr, urn, name: scope('name'), hardware: scope('hardware'), scopes, address: rinfo.address });
       }
-    });
+    };
     if (opts.signal?.aborted) return finish();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    sock.bind(0, () => {
-      try {
-        if (opts.interfaceAddress) sock.setMulticastInterface(opts.interfaceAddress);
-        sock.setMulticastTTL(1);
-      } catch { /* unicast target */ }
-      const send = () => sock.send(probe, port, host, (err) => { if (err) finish(new OnvifError('unreachable', `discovery: ${err.message}`)); });
-      send();
-      // UDP may drop the probe: send it once more a little later (WS-Discovery's own advice).
-      resend = setTimeout(send, Math.min(500, opts.timeoutMs / 3));
-      timer = setTimeout(() => finish(), opts.timeoutMs);
+    timers.push(setTimeout(finish, opts.timeoutMs));
+    socks.forEach((sock, i) => {
+      sock.on('error', (err) => failed(i, err));
+      sock.on('message', onMessage);
+      sock.bind(0, () => {
+        if (done) return;
+        try {
+          if (ifaces[i]) sock.setMulticastInterface(ifaces[i]!);
+          if (multicast) sock.setMulticastTTL(1);
+        } catch (err) {
+          return failed(i, err as Error);
+        }
+        const send = () => { if (!done) sock.send(probe, port, host, (err) => { if (err) failed(i, err); }); };
+        send();
+        // UDP may drop the probe: send it once more a little later (WS-Discovery's own advice).
+        timers.push(setTimeout(send, Math.min(500, opts.timeoutMs / 3)));
+      });
     });
   });
 }
