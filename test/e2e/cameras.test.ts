@@ -78,7 +78,9 @@ it('technician: wrong password refused with the reason, camera added and recordi
   await page.getByLabel('Mật khẩu camera').fill('not-the-password');
   await page.getByRole('button', { name: 'Kết nối và thêm' }).click();
   await page.getByRole('alert').filter({ hasText: 'Không thêm được camera' }).waitFor({ timeout: 20_000 });
-  expect(await page.getByRole('alert').textContent()).toContain('body.password');
+  const alert = await page.getByRole('alert').textContent();
+  expect(alert).toContain('camera từ chối tên đăng nhập hoặc mật khẩu');
+  expect(alert).toContain('body.password');
   expect(t.gw.ctx.store.data.cameras).toEqual([]);
 
   await page.getByLabel('Mật khẩu camera').fill(CAMERA_PASSWORD);

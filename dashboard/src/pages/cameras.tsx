@@ -70,6 +70,20 @@ const EVENTS_KEY: Record<Camera['status']['events'], MessageKey> = {
   off: 'cameras.events.off', pulling: 'cameras.events.pulling', retrying: 'cameras.events.retrying', unsupported: 'cameras.events.unsupported',
 };
 
+const REASON_KEY: Record<string, MessageKey> = {
+  unreachable: 'cameras.reason.unreachable', timeout: 'cameras.reason.timeout', auth: 'cameras.reason.auth',
+  'not-supported': 'cameras.reason.not-supported', 'bad-response': 'cameras.reason.bad-response',
+  'no-h264': 'cameras.reason.no-h264', 'unknown-profile': 'cameras.reason.unknown-profile',
+};
+
+/** The gateway's 422 says which field the camera refused; the technician reads why in Vietnamese first. */
+function rejectedText(err: ApiError): string {
+  const key: MessageKey = err.field === 'body.password' ? 'cameras.rejected.auth'
+    : err.field === 'body.xaddr' ? 'cameras.rejected.address'
+      : err.field === 'body.profileToken' ? 'cameras.rejected.profile' : 'cameras.rejected';
+  return t(key, { message: err.message });
+}
+
 const emptyForm = { kind: 'onvif' as 'onvif' | 'rtsp', id: '', name: '', desk: '', xaddr: '', url: '', username: '', password: '', profileToken: '' };
 
 /** A camera id from a name: "Quầy một cửa 1" -> quay-mot-cua-1. */
@@ -119,9 +133,7 @@ export function CamerasPage() {
     }
   };
 
-  const formError = err instanceof ApiError && err.code === 'camera_rejected'
-    ? t('cameras.rejected', { message: err.message })
-    : null;
+  const formError = err instanceof ApiError && err.code === 'camera_rejected' ? rejectedText(err) : null;
 
   return (
     <>
@@ -146,7 +158,11 @@ export function CamerasPage() {
                   <td data-label={t('cameras.name')}>
                     <strong>{c.name}</strong>
                     <div class="muted"><span class="mono">{c.id}</span> · {c.kind === 'onvif' ? 'ONVIF' : 'RTSP'}{c.info?.model ? ` · ${c.info.manufacturer} ${c.info.model}` : ''}</div>
-                    {c.status.onvif?.error && <div class="error-inline">{c.status.onvif.error}</div>}
+                    {c.status.onvif?.error && (
+                      <div class="error-inline" title={c.status.onvif.error} data-testid="camera-onvif-error">
+                        {c.status.onvif.reason && c.status.onvif.reason in REASON_KEY ? t(REASON_KEY[c.status.onvif.reason]!) : c.status.onvif.error}
+                      </div>
+                    )}
                   </td>
                   <td data-label={t('cameras.desk')}>{deskName(c.desk)}</td>
                   <td data-label={t('cameras.recording')}><RecordingBadge camera={c} now={now} /></td>
