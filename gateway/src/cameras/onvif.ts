@@ -472,8 +472,14 @@ export class OnvifCamera {
         } catch (err) {
           if (ac.signal.aborted) break;
           const e = err instanceof OnvifError ? err : classify(err, 'PullPoint');
+          const old = subUrl;
           subUrl = null;
           failures++;
+          // A pull point the camera may still hold (it answered, but wrongly): free it, cameras have few.
+          if (old && e.code !== 'unreachable' && e.code !== 'timeout' && !/ResourceUnknown/.test(e.message)) {
+            await soap(old, `${WSN}/SubscriptionManager/UnsubscribeRequest`, `<Unsubscribe xmlns="${WSN}"/>`, auth(), { timeoutMs: 2000, signal: ac.signal, digest: this.digest }).catch(() => {});
+            if (ac.signal.aborted) break;
+          }
           const createFault = phase === 'create' && /SOAP fault/.test(e.message);
           if (createFault) createFaults++;
           if (createFault && (e.code === 'not-supported' || createFaults >= 3)) {
