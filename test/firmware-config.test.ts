@@ -15,7 +15,7 @@ const contract = new DeviceContract();
 const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort();
 const load = (f: string) => JSON.parse(readFileSync(join(EXAMPLES, f), 'utf8')) as Record<string, unknown>;
 const kindOf = (f: string) => f.split('.')[0] as PayloadKind;
-const schemaEnum = (kind: string): string[] => ((contract.schemas.get(kind)!.properties as Record<string, { enum: string[] }>).type.enum);
+const schemaEnum = (kind: string): string[] => (contract.schemas.get(kind)!.properties as Record<string, { enum: string[] }>)['type']!.enum;
 
 /** A copy that must fail: drop a required field, or break a typed one. */
 function broken(kind: PayloadKind, ex: Record<string, unknown>): Record<string, unknown> {
