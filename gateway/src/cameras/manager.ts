@@ -420,10 +420,16 @@ export class CameraManager {
     try {
       m = await s.session.clockOffsetMs();
     } catch (err) {
-      this.o.log.warn({ camera: s.id, err: scrub((err as Error).message, this.creds(s)) }, 'cameras: clock check failed');
+      // Shown in the status until the next check succeeds; the session is kept (the camera may be back by then).
+      const pe = probeError(err, { xaddr: s.record.xaddr ?? '', ...(this.creds(s) ?? {}) });
+      s.error = pe.message;
+      s.reason = pe.reason;
+      this.o.log.warn({ camera: s.id, reason: pe.reason }, 'cameras: clock check failed');
       return;
     }
     if (!s.alive) return;
+    s.error = null;
+    s.reason = null;
     const limitMs = this.o.settings.onvif.clockWarnSeconds * 1000;
     const ok = Math.abs(m.offsetMs) <= limitMs;
     s.clock = { offsetMs: m.offsetMs, rttMs: m.rttMs, checkedAtMs: this.now(), ok };
