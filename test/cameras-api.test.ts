@@ -384,6 +384,17 @@ describe('profile choice', () => {
 });
 
 describe('leaks', () => {
+  it('the OpenAPI document lists the camera routes, and no camera response schema has a credential field', async () => {
+    const r = await call({ method: 'GET', url: '/docs/json', cookie: admin });
+    expect(r.statusCode).toBe(200);
+    const doc = r.json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    for (const p of ['/api/cameras', '/api/cameras/{id}', '/api/cameras/discover', '/api/cameras/{id}/check', '/api/cameras/desks']) expect(Object.keys(doc.paths)).toContain(p);
+    expect(Object.keys(doc.paths['/api/cameras/{id}']!)).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
+    const responsesText = JSON.stringify(Object.entries(doc.paths).filter(([p]) => p.startsWith('/api/cameras')).map(([, ops]) => Object.values(ops).map((o) => o.responses)));
+    expect(responsesText).toContain('hasCredentials');
+    expect(responsesText).not.toMatch(/"(password|username|sealedCredentials|credentials)"/);
+  });
+
   it('no response, alarm, audit line or log line ever contains a camera password', async () => {
     const alarms = await call({ method: 'GET', url: '/api/alarms', cookie: admin });
     expect(alarms.statusCode).toBe(200);
