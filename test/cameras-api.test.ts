@@ -299,6 +299,12 @@ describe('an ONVIF camera (the ONVIF simulator in front of the RTSP test camera)
     expect((checked.json() as CameraView).status.clock!.ok).toBe(true);
     await waitFor(() => !gw.ctx.alarms.openAlarm('quay-1-onvif', 'camera-clock'), 'camera-clock cleared');
 
+    // New credentials are checked with the camera before they replace the old ones.
+    const wrong = await call({ method: 'PATCH', url: '/api/cameras/quay-1-onvif', cookie: technician, payload: { password: 'not-it' } });
+    expect(wrong.statusCode, wrong.body).toBe(422);
+    expect(wrong.json().field).toBe('body.password');
+    expect(gw.ctx.cameras.credentials('quay-1-onvif')).toEqual({ username: 'admin', password: ONVIF_PASSWORD });
+
     const rec = gw.ctx.cameraManager.recorder('quay-1-onvif')!;
     const del = await call({ method: 'DELETE', url: '/api/cameras/quay-1-onvif', cookie: admin });
     expect(del.statusCode, del.body).toBe(204);
