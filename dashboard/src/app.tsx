@@ -24,8 +24,9 @@ import { LibraryPage } from './pages/library.js';
 import { ScheduleWeekPage } from './pages/schedule-week.js';
 import { ScheduleItemPage } from './pages/schedule-item.js';
 import { ScheduleReportPage } from './pages/schedule-report.js';
+import { CamerasPage } from './pages/cameras.js';
 
-type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'users';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
@@ -41,9 +42,10 @@ const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> 
   alarms: { path: '/alarms', label: 'nav.alarms', roles: ['technician', 'admin', 'officer'] },
   zones: { path: '/admin/zones', label: 'nav.zones', roles: ['admin', 'technician'] },
   adminDevices: { path: '/admin/devices', label: 'nav.adminDevices', roles: ['admin', 'technician'] },
+  cameras: { path: '/admin/cameras', label: 'nav.cameras', roles: ['admin', 'technician'] },
   users: { path: '/admin/users', label: 'nav.users', roles: ['admin'] },
 };
-const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'users'];
+const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
 
 export function landing(role: Role): string {
   if (role === 'officer') return PAGES.compose.path;
@@ -148,6 +150,7 @@ export function App() {
       alarms: () => <AlarmsPage role={role} />,
       zones: () => <ZonesPage />,
       adminDevices: () => <AdminDevicesPage />,
+      cameras: () => <CamerasPage />,
       users: () => <UsersPage me={session.user} />,
     }[m.page]();
   }

@@ -2,7 +2,7 @@
 export type Role = 'admin' | 'officer' | 'chairman' | 'technician';
 export const ROLES: readonly Role[] = ['admin', 'technician', 'officer', 'chairman'];
 export type DeviceType = 'speaker' | 'keypad';
-export type AlarmKind = 'offline' | 'weak-signal' | 'high-temperature' | 'clock-skew' | 'camera-down';
+export type AlarmKind = 'offline' | 'weak-signal' | 'high-temperature' | 'clock-skew' | 'camera-down' | 'camera-clock';
 
 export interface User { id: string; username: string; displayName: string; role: Role; disabled: boolean; createdAt: string }
 export interface Session { user: User; expiresAt: string }

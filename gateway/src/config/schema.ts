@@ -64,6 +64,17 @@ export const settingsSchema = {
         expireHours: { type: 'number', exclusiveMinimum: 0, default: 72, description: 'owed commands older than this are dropped as expired' },
       },
     },
+    provisioning: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'what provisioning bundles tell a device (firmware-config templates)',
+      properties: {
+        publicHost: { type: 'string', default: '', description: 'host or IP devices use to reach the gateway (MQTT, media, NTP); empty: the address the technician\'s browser used' },
+        mediaBaseUrl: { type: 'string', default: '', pattern: '^(https?://[^\\s]+)?$', description: 'gateway HTTP base for prefetch paths; empty: http://<publicHost>:<http.port>' },
+        ntpServer: { type: 'string', default: '', pattern: '^[A-Za-z0-9.:-]*$', description: 'time server in bundles; empty: the gateway host (run chrony/ntpd there) — or e.g. vn.pool.ntp.org' },
+        caFile: { type: 'string', default: '', description: 'PEM of the CA of the broker certificate; set: bundles use TLS and carry it' },
+        linkMinutes: { type: 'integer', minimum: 1, maximum: 1440, default: 30, description: 'a bundle link works once, for this long' },
+      },
+    },
     media: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -106,7 +117,7 @@ export const settingsSchema = {
     },
     cameras: {
       type: 'object', additionalProperties: false, default: {},
-      description: 'desk cameras recorded continuously (stream copy, MPEG-TS segments); the list is a stopgap until ONVIF cameras are registered',
+      description: 'desk cameras recorded continuously (stream copy, MPEG-TS segments); the cameras themselves are registered through /api/cameras',
       properties: {
         dir: { type: 'string', default: '', description: 'recordings root; empty: <dataDir>/recordings' },
         segmentSeconds: { type: 'integer', minimum: 2, maximum: 60, default: 10 },
@@ -158,6 +169,7 @@ export const settingsSchema = {
         },
         list: {
           type: 'array', default: [], maxItems: 32,
+          description: 'IGNORED: cameras are registered through /api/cameras (to be removed once http/routes/tags.ts stops reading it)',
           items: {
             type: 'object', additionalProperties: false, required: ['id', 'url'],
             properties: {
@@ -210,6 +222,7 @@ export interface Settings {
     highTemperatureC: number; clockSkewMs: number; checkIntervalSeconds: number;
   };
   commands: { ackTimeoutSeconds: number; expireHours: number };
+  provisioning: { publicHost: string; mediaBaseUrl: string; ntpServer: string; caFile: string; linkMinutes: number };
   media: {
     maxUploadMb: number; maxSeconds: number; bitrateKbps: 32 | 48 | 64 | 96 | 128; sampleRate: 22050 | 44100 | 48000;
     jobTimeoutSeconds: number; signedUrlTtlSeconds: number; loudness: { i: number; tp: number; lra: number };

@@ -26,6 +26,8 @@ import scheduleRoutes from './routes/schedules.js';
 import cameraRoutes from './routes/cameras.js';
 import tagRoutes from './routes/tags.js';
 import caseRoutes from './routes/cases.js';
+import provisioningRoutes from './routes/provisioning.js';
+import ratingRoutes from './routes/ratings.js';
 
 /**
  * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
@@ -108,6 +110,9 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     await api.register(cameraRoutes, { prefix: '/api', ctx });
     await api.register(tagRoutes, { prefix: '/api', ctx });
     await api.register(caseRoutes, { prefix: '/api', ctx });
+    // Full paths inside: /api/devices/:id/provision and the public one-time /provision/<token>.
+    await api.register(provisioningRoutes, { ctx });
+    await api.register(ratingRoutes, { ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
     // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).
