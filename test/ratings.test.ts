@@ -126,7 +126,7 @@ describe('ratings through the gateway', () => {
       const r = await t.call({ method: 'POST', url: '/api/users', cookie: admin, payload: { username, displayName: `Tên ${username}`, role, password: `${username}-password` } });
       expect(r.statusCode, r.body).toBe(201);
     }
-    [chairman, officerA, officerB, tech] = await Promise.all(users.map(([u]) => t.login(u, `${u}-password`)));
+    [chairman, officerA, officerB, tech] = (await Promise.all(users.map(([u]) => t.login(u, `${u}-password`)))) as [string, string, string, string];
     for (const id of ['kpd-quay-1', 'kpd-quay-2', 'spk-1']) {
       const r = await t.call({ method: 'POST', url: '/api/devices', cookie: admin, payload: { id, type: id.startsWith('kpd') ? 'keypad' : 'speaker', name: id } });
       secrets[id] = r.json().secret;
