@@ -33,8 +33,8 @@ function generator(degree: number): number[] {
   for (let i = 0; i < degree; i++) {
     const next = new Array<number>(g.length + 1).fill(0);
     for (let j = 0; j < g.length; j++) {
-      next[j] ^= g[j]!;
-      next[j + 1] ^= mul(g[j]!, EXP[i]!);
+      next[j] = next[j]! ^ g[j]!;
+      next[j + 1] = next[j + 1]! ^ mul(g[j]!, EXP[i]!);
     }
     g = next;
   }
@@ -47,7 +47,7 @@ export function reedSolomon(data: readonly number[], degree: number): number[] {
   for (const b of data) {
     const factor = b ^ rem.shift()!;
     rem.push(0);
-    for (let i = 0; i < degree; i++) rem[i] ^= mul(gen[i]!, factor);
+    for (let i = 0; i < degree; i++) rem[i] = rem[i]! ^ mul(gen[i]!, factor);
   }
   return rem;
 }
