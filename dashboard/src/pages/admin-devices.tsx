@@ -6,6 +6,7 @@ import { t, type MessageKey } from '../i18n/index.js';
 import { navigate } from '../router.js';
 import type { Device, DeviceType, SecretReply, Zone } from '../types.js';
 import { Confirm, CopyBox, ErrorText, Field, useData, useMutation } from '../components/ui.js';
+import { ProvisionDialog } from '../components/provision.js';
 
 interface Form { id: string; type: DeviceType; name: string; zoneId: string; model: string; firmware: string }
 const EMPTY: Form = { id: '', type: 'speaker', name: '', zoneId: '', model: '', firmware: '' };
@@ -17,6 +18,7 @@ export function AdminDevicesPage() {
   const [created, setCreated] = useState<SecretReply | null>(null);
   const [editing, setEditing] = useState<Form | null>(null);
   const [deleting, setDeleting] = useState<Device | null>(null);
+  const [provisioning, setProvisioning] = useState<Pick<Device, 'id' | 'name' | 'type'> | null>(null);
   const { err, busy, run } = useMutation(devices.reload);
   const zoneSelect = (id: string, value: string, on: (v: string) => void) => (
     <select id={id} value={value} onChange={(e) => on(e.currentTarget.value)}>
@@ -60,6 +62,7 @@ export function AdminDevicesPage() {
             <p class="ok-inline">{t('adminDevices.created', { name: created.device.name })}</p>
             <CopyBox label={t('device.secretOnce')} value={created.secret} />
             <CopyBox label={t('adminDevices.provisioning')} value={JSON.stringify(created.provisioning, null, 2)} rows={10} />
+            <button type="button" class="btn btn-primary" onClick={() => { setProvisioning(created.device); setCreated(null); }}>{t('provision.open')}</button>
             <button type="button" class="btn" onClick={() => setCreated(null)}>{t('form.close')}</button>
           </div>
         )}
@@ -100,6 +103,7 @@ export function AdminDevicesPage() {
                   <td data-label={t('col.firmware')} class="mono">{d.firmware || t('value.none')}</td>
                   <td data-label={t('col.actions')} class="row">
                     <button type="button" class="btn" onClick={() => setEditing({ id: d.id, type: d.type, name: d.name, zoneId: d.zoneId ?? '', model: d.model, firmware: d.firmware })}>{t('form.edit')}</button>
+                    <button type="button" class="btn" onClick={() => setProvisioning(d)}>{t('provision.open')}</button>
                     <button type="button" class="btn btn-danger" onClick={() => setDeleting(d)}>{t('form.delete')}</button>
                   </td>
                 </tr>
@@ -108,6 +112,7 @@ export function AdminDevicesPage() {
           </table>
         )}
       </section>
+      {provisioning && <ProvisionDialog device={provisioning} onClose={() => setProvisioning(null)} />}
       {deleting && (
         <Confirm danger message={t('form.deleteConfirm', { name: deleting.name })} confirmLabel={t('form.delete')} onCancel={() => setDeleting(null)}
           onConfirm={() => { const d = deleting; setDeleting(null); void run(() => api(`/api/devices/${encodeURIComponent(d.id)}`, { method: 'DELETE' })); }} />

@@ -9,6 +9,7 @@ import { useLive, useNow } from '../live.js';
 import { navigate } from '../router.js';
 import type { Alarm, CommandResult, CommandType, Device, DeviceHealth, Role, SecretReply, Telemetry, Zone } from '../types.js';
 import { Confirm, CopyBox, ErrorText, Icon, OnlineBadge, Signal, useData, useDebounced } from '../components/ui.js';
+import { ProvisionDialog } from '../components/provision.js';
 import { OnlineStrip, Sparkline } from '../components/sparkline.js';
 
 const TONE_SECONDS = 3;
@@ -172,6 +173,7 @@ function Actions({ device, onChanged }: { device: Device; onChanged: () => void 
   const [confirm, setConfirm] = useState<'reboot' | 'rotate' | null>(null);
   const [secret, setSecret] = useState<SecretReply | null>(null);
   const [rotateError, setRotateError] = useState<unknown>(null);
+  const [provision, setProvision] = useState(false);
 
   const send = async (type: CommandType, body: Record<string, unknown>) => {
     setCmd((c) => ({ ...c, [type]: { status: 'pending' } }));
@@ -227,6 +229,7 @@ function Actions({ device, onChanged }: { device: Device; onChanged: () => void 
 
       <div class="action">
         <button type="button" class="btn" onClick={() => setConfirm('rotate')}>{t('device.rotate')}</button>
+        <button type="button" class="btn" onClick={() => setProvision(true)} data-testid="provision-open">{t('provision.open')}</button>
         <ErrorText error={rotateError} />
         {secret && (
           <>
@@ -236,6 +239,7 @@ function Actions({ device, onChanged }: { device: Device; onChanged: () => void 
         )}
       </div>
 
+      {provision && <ProvisionDialog device={device} onClose={() => { setProvision(false); onChanged(); }} />}
       {confirm && (
         <Confirm
           danger
