@@ -71,7 +71,7 @@ async function bundleValues(ctx: GatewayContext, d: Device, secret: string, body
       event: t.device(d.id, 'event'), cmd: t.deviceCmd(d.id), zoneCmd: d.zoneId ? t.zoneCmd(d.zoneId) : null,
     },
     mqttHost, mqttPort, caPem,
-    mediaBaseUrl: p.mediaBaseUrl || `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`,
+    mediaBaseUrl: p.mediaBaseUrl || `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${httpPort}`,
     ntpServer: p.ntpServer || host,
     desk, network: body.network ?? 'wifi',
     heartbeatSeconds: ctx.settings.health.heartbeatSeconds,
