@@ -2,8 +2,9 @@
 // 4-5) per week as a hand-made SVG bar chart (with the same figures in a
 // table), counts per score, desk, officer on duty and day, CSV export, and
 // the desk duty roster (an officer takes duty so ratings count for them).
+// Refreshed every 30 s (keypad presses are minutes apart; no live event needed).
 import { Fragment } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n/index.js';
 import { formatDateTime, formatNumber } from '../format.js';
@@ -11,6 +12,7 @@ import type { DutyView, RatingCounts, RatingSummary, Role } from '../types.js';
 import { ErrorText, Field, Icon, Section, useData, useMutation } from '../components/ui.js';
 import '../styles/ratings.css';
 
+const REFRESH_MS = 30_000;
 const dm = (day: string) => `${day.slice(8, 10)}/${day.slice(5, 7)}`;
 const pct = (c: RatingCounts) => (c.pct === null ? '–' : `${formatNumber(c.pct, 1)} %`);
 
@@ -108,6 +110,10 @@ export function RatingsPage({ role }: { role: Role }) {
   const [query, setQuery] = useState(form);
   const summary = useData(() => api<RatingSummary>('/api/ratings/summary', { query }), [query.from, query.to, query.desk]);
   const s = summary.data;
+  useEffect(() => {
+    const id = setInterval(summary.reload, REFRESH_MS);
+    return () => clearInterval(id);
+  }, [summary.reload]);
   const deskName = (id: string | null) => (id === null ? t('ratings.noDesk') : s?.desks.find((d) => d.id === id)?.name ?? id);
   const csv = `/api/ratings/export.csv?${new URLSearchParams(Object.entries(query).filter(([, v]) => v) as Array<[string, string]>)}`;
 
