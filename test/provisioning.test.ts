@@ -279,3 +279,59 @@ describe('ProvisioningLinks (controlled clock)', () => {
     expect(links.size).toBe(0);
   });
 });
+
+describe('the reference speaker agent on its bundle', () => {
+  let g: TestGateway;
+  let work: string;
+  let agent: import('node:child_process').ChildProcess | null = null;
+  let out = '';
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'prov-agent-'));
+    g = await startGateway({ health: { heartbeatSeconds: 1 }, broadcasts: { immediateLeadMs: 2500 }, provisioning: { publicHost: '127.0.0.1' } });
+  });
+  afterAll(async () => {
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      const exited = new Promise((r) => agent!.once('exit', r));
+      try { process.kill(-agent.pid!, 'SIGTERM'); } catch { /* gone */ }
+      await exited;
+    }
+    await g?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('provision -> the agent runs on the bundle as downloaded (only its state folder and player set locally) -> plays a broadcast -> re-provisioning cuts it off', async () => {
+    const { spawn } = await import('node:child_process');
+    const { Ffmpeg } = await import('../gateway/src/ffmpeg/ffmpeg.js');
+    const { presets } = await import('../gateway/src/ffmpeg/presets.js');
+    const cookie = await g.login('admin', ADMIN_PASSWORD);
+    expect((await g.call({ method: 'POST', url: '/api/zones', cookie, payload: { id: 'thon-2', name: 'Thôn 2' } })).statusCode).toBe(201);
+    expect((await g.call({ method: 'POST', url: '/api/devices', cookie, payload: { id: 'spk-agent-1', type: 'speaker', name: 'Loa tác tử', zoneId: 'thon-2' } })).statusCode).toBe(201);
+    const link = (await g.call({ method: 'POST', url: '/api/devices/spk-agent-1/provision', cookie, payload: { template: 'speaker-agent' } })).json().url as string;
+    // Downloaded over real HTTP, as the phone or the box would.
+    const bundle = await (await fetch(`http://127.0.0.1:${g.gw.httpPort}${link}`)).text();
+    const conf = parseConf(bundle);
+    expect(conf).toMatchObject({ BROKER_HOST: '127.0.0.1', BROKER_PORT: String(g.gw.ctx.broker!.ports.mqtt), MEDIA_BASE_URL: `http://127.0.0.1:${g.gw.httpPort}`, HEARTBEAT_SECONDS: '1', ZONE_ID: 'thon-2' });
+    // What an installer sets on the box itself: where state lives and which player (no sound card here).
+    const local = bundle.replace(/^STATE_DIR=.*$/m, `STATE_DIR=${join(work, 'state')}`).replace(/^PLAYER=.*$/m, 'PLAYER=null');
+    const confFile = join(work, 'speaker-agent.conf');
+    writeFileSync(confFile, local, { mode: 0o600 });
+    agent = spawn('/bin/sh', ['firmware-config/agent/speaker-agent.sh', confFile], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    agent.stdout!.on('data', (d) => { out += d; });
+    agent.stderr!.on('data', (d) => { out += d; });
+    await waitFor(() => g.gw.ctx.presence.get('spk-agent-1')?.telemetry, 'agent telemetry', 20_000).catch((err: Error) => { throw new Error(`${err.message}\n${out}`); });
+
+    const wav = join(work, 'tone.wav');
+    await new Ffmpeg().run([...presets.lavfiInput('sine=frequency=440:duration=2,volume=0.3'), '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', presets.fileOutput(wav)]);
+    const mediaId = (await g.gw.ctx.media.ingest(wav, { title: 'thu', createdBy: 'test' })).item.id;
+    const bc = await g.gw.ctx.broadcasts.create({ source: { kind: 'media', mediaId }, target: { zones: ['thon-2'] }, playAt: Date.now() + 4000 }, 'test');
+    const done = await waitFor(() => { const b = g.gw.ctx.broadcasts.get(bc.id)!; return ['done', 'partial', 'failed'].includes(b.status) && b; }, 'broadcast final', 40_000);
+    expect(done.status, out).toBe('done');
+
+    // Re-provisioning: new secret, the agent's session is closed and its old secret no longer admitted.
+    expect((await g.call({ method: 'POST', url: '/api/devices/spk-agent-1/provision', cookie, payload: { template: 'speaker-agent' } })).statusCode).toBe(201);
+    await waitFor(() => !g.gw.ctx.broker!.isConnected('spk-agent-1'), 'agent disconnected', 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(g.gw.ctx.broker!.isConnected('spk-agent-1')).toBe(false);
+    expect(g.gw.ctx.metrics.value('gateway_mqtt_refused_total', { what: 'connect' })).toBeGreaterThan(0);
+  }, 90_000);
+});

@@ -62,7 +62,9 @@ async function bundleValues(ctx: GatewayContext, d: Device, secret: string, body
     throw new ApiError(422, 'not_a_keypad', `body.desk: only keypads rate a desk; ${d.id} is a ${d.type}`, 'body.desk');
   }
   const t = ctx.topics;
-  const httpPort = ctx.settings.http.port || (request.port ?? 8080);
+  // The port this server really listens on (settings say 0 in tests: OS-chosen).
+  const addr = request.server.server.address();
+  const httpPort = (typeof addr === 'object' && addr?.port) || ctx.settings.http.port || 8080;
   return {
     device: { id: d.id, type: d.type, name: d.name, zoneId: d.zoneId, model: d.model, firmware: d.firmware },
     secret, ns: ctx.settings.ns,
