@@ -87,7 +87,7 @@ describe('firmware-config templates', () => {
     const used = new Set([...text.matchAll(/\$\{([a-z_]+)\}/g)].map((m) => m[1]!));
     for (const v of used) expect(Object.keys(y.substitutions), v).toContain(v);
     expect(y.time[0].servers).toEqual(['10.0.0.2']);
-    expect(y.mqtt.on_json_message).toHaveLength(2);
+    expect(y.mqtt.on_message).toHaveLength(2);
     // The birth message is a valid state payload once substituted.
     const birth = String(y.mqtt.birth_message.payload).replace('${fw_version}', y.substitutions.fw_version).replace('${model}', y.substitutions.model);
     expect(contract.check('state', JSON.parse(birth))).toBeNull();

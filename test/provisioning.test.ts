@@ -131,7 +131,7 @@ describe('provisioning bundles', () => {
     expect(y.ethernet).toMatchObject({ type: 'LAN8720' });
     expect(y.wifi).toBeUndefined();
     // No zone: no zone subscription in the YAML.
-    expect(y.mqtt.on_json_message.map((m: { topic: string }) => m.topic)).toEqual(['${topic_cmd}']);
+    expect(y.mqtt.on_message.map((m: { topic: string }) => m.topic)).toEqual(['${topic_cmd}']);
     expect(y.substitutions.topic_zone_cmd).toBe('');
     const fresh = await connect(mqttPort, 'spk-no-zone', y.mqtt.password);
     expect(fresh.connected).toBe(true);
