@@ -46,6 +46,7 @@ import { CameraManager } from './cameras/manager.js';
 import { ScheduleService } from './schedule/service.js';
 import { TagService } from './cameras/tags.js';
 import { CaseService } from './cameras/cases.js';
+import { RatingStore } from './ratings/store.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -88,6 +89,8 @@ export interface GatewayContext {
   tags: TagService;
   /** Complaint cases (store), their tags, exports and legal hold. */
   cases: CaseService;
+  /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
+  ratings: RatingStore;
   now: () => number;
 }
 
@@ -231,7 +234,7 @@ export class Gateway {
       store, bus, secrets: await CameraSecrets.open(dataDir), desks: () => settings.cameras.desks.map((d) => d.id), now,
     });
     const cameraManager = new CameraManager({
-      registry: cameras, segments, ffmpeg, bus, alarms, settings: settings.cameras, log: log.child({ mod: 'cameras' }), now,
+      registry: cameras, segments, ffmpeg, bus, alarms, settings: settings.cameras, log: log.child({ mod: 'cameras' }), metrics, now,
     });
 
     const tags: TagService = new TagService({
@@ -252,9 +255,16 @@ export class Gateway {
       onChanged: (cc) => bus.emit('case.changed', { caseId: cc.id, at: now() }),
     });
 
+    const ratings = new RatingStore({
+      dir: join(dataDir, 'ratings'),
+      deskOfKeypad: (id) => settings.cameras.desks.find((d) => d.keypads.includes(id))?.id ?? null,
+      isKeypad: (id) => registry.device(id)?.type === 'keypad',
+      metrics, now,
+    });
+
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -269,6 +279,7 @@ export class Gateway {
     const timers: NodeJS.Timeout[] = [];
     const offs: Array<() => void> = [];
     const tagOffs: Array<() => void> = [];
+    const ratingOffs: Array<() => void> = [];
     const LAG_RESOLUTION_MS = 10;
     const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
@@ -370,6 +381,22 @@ export class Gateway {
         stop: async () => {
           for (const off of tagOffs.splice(0)) off();
           await this.ctx.tags.stop();
+        },
+      },
+      {
+        // Before MQTT: a keypad's rating must find the rating log open.
+        name: 'ratings',
+        start: async () => {
+          const { ratings } = this.ctx;
+          await ratings.start();
+          ratingOffs.push(bus.on('device.event', (e) => {
+            if (e.event.type !== 'rating') return;
+            void ratings.record(e.deviceId, e.event, e.at).catch((err) => log.error({ err, deviceId: e.deviceId }, 'rating not stored'));
+          }));
+        },
+        stop: async () => {
+          for (const off of ratingOffs.splice(0)) off();
+          await this.ctx.ratings.stop();
         },
       },
       {
