@@ -59,7 +59,10 @@ export interface Tag {
   updatedAt: number;
 }
 
-/** Same shape as cameras/retention.ts ProtectedRange (helper C's); structural, so either can be passed. */
+/**
+ * Same shape as cameras/retention.ts ProtectedRange (checked both ways with tsc), kept
+ * here so this file does not depend on retention; `(now) => tags.protectedRanges(now)` is a ProtectionSource.
+ */
 export interface ProtectedRange {
   cameraId: string;
   from: number;
