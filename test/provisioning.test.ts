@@ -34,8 +34,9 @@ const parseConf = (text: string) => Object.fromEntries(text.split('\n').filter((
 async function provision(id: string, body: Record<string, unknown>, cookie = tech) {
   return t.call({ method: 'POST', url: `/api/devices/${id}/provision`, cookie, payload: body });
 }
+/** The download: a POST (what the landing page's button and `curl -X POST` send). */
 async function fetchBundle(url: string) {
-  return t.call({ method: 'GET', url });
+  return t.call({ method: 'POST', url });
 }
 function connect(port: number, id: string, secret: string, extra: mqtt.IClientOptions = {}, url = `mqtt://127.0.0.1:${port}`): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
@@ -91,7 +92,18 @@ describe('provisioning bundles', () => {
     expect(Date.parse(link.expiresAt) - Date.now()).toBeGreaterThan(25 * 60_000);
     expect(Object.keys(r.json())).not.toContain('secret');
 
-    const b = await fetchBundle(link.url);
+    // Opening the link (the QR code, a chat app's preview) shows a page and does not use it up.
+    for (let i = 0; i < 2; i++) {
+      const page = await t.call({ method: 'GET', url: link.url });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
+      expect(page.body).toContain('spk-thon1-01');
+      expect(page.body).toContain('Loa &#34;Đầu làng&#34; $1');
+      expect(page.body).toMatch(/<form method="post"><button type="submit">Tải spk-thon1-01\.yaml/);
+    }
+    // The landing page's button posts an empty urlencoded form.
+    const b = await t.call({ method: 'POST', url: link.url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
     expect(b.statusCode, b.body).toBe(200);
     expect(b.headers['content-type']).toMatch(/application\/yaml/);
     expect(b.headers['cache-control']).toBe('no-store');
@@ -111,6 +123,7 @@ describe('provisioning bundles', () => {
     const again = await fetchBundle(link.url);
     expect(again.statusCode).toBe(410);
     expect(again.json().message).toMatch(/^params\.token: .*already used or has expired/);
+    expect((await t.call({ method: 'GET', url: link.url })).statusCode).toBe(410);
 
     const c = await connect(mqttPort, 'spk-thon1-01', y.mqtt.password);
     expect(c.connected).toBe(true);
@@ -189,6 +202,7 @@ describe('provisioning bundles', () => {
     const ok = (await provision('kpd-loose', { template: 'esphome-keypad', desk: 'quay-2' })).json().url as string;
     const forged = ok.replace(/.$/, (ch) => (ch === 'A' ? 'B' : 'A'));
     expect((await fetchBundle(forged)).statusCode).toBe(403);
+    expect((await t.call({ method: 'GET', url: forged })).statusCode).toBe(403);
     expect((await fetchBundle('/provision/..%2F..%2Fetc%2Fpasswd')).statusCode).toBe(400);
     expect((await fetchBundle('/provision/abc')).statusCode).toBe(400);
     expect((await fetchBundle(ok)).statusCode).toBe(200);
@@ -243,7 +257,7 @@ describe('TLS bundles', () => {
     expect((await tls.call({ method: 'POST', url: '/api/devices', cookie, payload: { id: 'spk-tls-1', type: 'speaker', name: 'TLS' } })).statusCode).toBe(201);
     const link = await tls.call({ method: 'POST', url: '/api/devices/spk-tls-1/provision', cookie, payload: { template: 'speaker-agent' } });
     expect(link.statusCode, link.body).toBe(201);
-    const body = (await tls.call({ method: 'GET', url: link.json().url })).body;
+    const body = (await tls.call({ method: 'POST', url: link.json().url })).body;
     const conf = parseConf(body);
     const tlsPort = tls.gw.ctx.broker!.ports.mqtts!;
     expect(conf).toMatchObject({ BROKER_HOST: 'localhost', BROKER_PORT: String(tlsPort), BROKER_CAFILE: '/etc/commune/ca.pem' });
@@ -254,7 +268,7 @@ describe('TLS bundles', () => {
     expect(c.connected).toBe(true);
     // ESPHome: certificate_authority in the YAML.
     const link2 = await tls.call({ method: 'POST', url: '/api/devices/spk-tls-1/provision', cookie, payload: { template: 'esphome-speaker' } });
-    const y = parseYaml((await tls.call({ method: 'GET', url: link2.json().url })).body);
+    const y = parseYaml((await tls.call({ method: 'POST', url: link2.json().url })).body);
     expect(y.mqtt).toMatchObject({ broker: 'localhost', port: tlsPort, certificate_authority: ca });
   });
 });
@@ -308,7 +322,7 @@ describe('the reference speaker agent on its bundle', () => {
     expect((await g.call({ method: 'POST', url: '/api/devices', cookie, payload: { id: 'spk-agent-1', type: 'speaker', name: 'Loa tác tử', zoneId: 'thon-2' } })).statusCode).toBe(201);
     const link = (await g.call({ method: 'POST', url: '/api/devices/spk-agent-1/provision', cookie, payload: { template: 'speaker-agent' } })).json().url as string;
     // Downloaded over real HTTP, as the phone or the box would.
-    const bundle = await (await fetch(`http://127.0.0.1:${g.gw.httpPort}${link}`)).text();
+    const bundle = await (await fetch(`http://127.0.0.1:${g.gw.httpPort}${link}`, { method: 'POST' })).text();
     const conf = parseConf(bundle);
     expect(conf).toMatchObject({ BROKER_HOST: '127.0.0.1', BROKER_PORT: String(g.gw.ctx.broker!.ports.mqtt), MEDIA_BASE_URL: `http://127.0.0.1:${g.gw.httpPort}`, HEARTBEAT_SECONDS: '1', ZONE_ID: 'thon-2' });
     // What an installer sets on the box itself: where state lives and which player (no sound card here).

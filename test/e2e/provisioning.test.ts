@@ -73,12 +73,22 @@ describe('provisioning and ratings in the browser', () => {
     expect(execFileSync('zbarimg', ['--raw', '-q', shot]).toString().trim()).toBe(link);
     await ctx.close();
 
-    // The phone on site: the bundle once, then 410.
-    const first = await fetch(link);
+    // The phone on site: the landing page (does not use the link up), its button downloads once, then 410.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 800 }, acceptDownloads: true });
+    const p2 = await phone.newPage();
+    await p2.goto(link);
+    await p2.screenshot({ path: `${SHOTS}provision-phone-390.png` });
+    const [download] = await Promise.all([p2.waitForEvent('download'), p2.getByRole('button', { name: /Tải kpd-quay-1\.yaml/ }).click()]);
+    expect(download.suggestedFilename()).toBe('kpd-quay-1.yaml');
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile((await download.path())!, 'utf8');
+    await phone.close();
+    const first = { status: 200, text: async () => text };
     expect(first.status).toBe(200);
     const y = parseDocument(await first.text(), { customTags: [{ tag: '!secret', resolve: (s: string) => s }] } as never).toJS() as { mqtt: { password: string }; substitutions: { desk_id: string } };
     expect(y.substitutions.desk_id).toBe('quay-1');
     bundleSecret = y.mqtt.password;
+    expect((await fetch(link, { method: 'POST' })).status).toBe(410);
     expect((await fetch(link)).status).toBe(410);
   }, 60_000);
 

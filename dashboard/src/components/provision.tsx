@@ -77,7 +77,8 @@ export function ProvisionDialog({ device, onClose }: { device: Pick<Device, 'id'
           <img class="qr" src={`data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(full, { moduleSize: 5 }))}`} alt={t('provision.qr')} width={240} height={240} data-testid="provision-qr" />
           <CopyBox label={t('provision.link')} value={full} rows={2} />
           <div class="row end">
-            <a class="btn" href={link.url} download={link.filename} data-testid="provision-download">{t('provision.download', { file: link.filename })}</a>
+            {/* The link's download is a POST (opening it only shows a page): a plain form, no script. */}
+            <form method="post" action={link.url}><button type="submit" class="btn" data-testid="provision-download">{t('provision.download', { file: link.filename })}</button></form>
             <button type="button" class="btn btn-primary" onClick={onClose}>{t('form.close')}</button>
           </div>
         </div>

@@ -3,11 +3,13 @@
 // and forgotten, or forgotten when it expires; a gateway restart kills every
 // link (the technician makes a new one, which rotates the secret again).
 // The token is `<nonce>.<exp>.<hmac>` under a per-process key: a forged or
-// altered token is told apart from a used or expired one.
+// altered token is told apart from a used or expired one. Looking (peek) does
+// not use a link up: only the download (POST) does, so a chat app's link
+// preview or a phone's URL check cannot burn it.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Bundle } from './bundle.js';
 
-export type Claim = { ok: true; bundle: Bundle; deviceId: string } | { ok: false; reason: 'bad-token' | 'gone' };
+export type Claim = { ok: true; bundle: Bundle; deviceId: string; expiresAt: number } | { ok: false; reason: 'bad-token' | 'gone' };
 
 interface Pending { deviceId: string; bundle: Bundle; exp: number }
 
@@ -36,15 +38,24 @@ export class ProvisioningLinks {
 
   /** Hands the bundle out once. */
   claim(token: string): Claim {
+    return this.check(token, true);
+  }
+
+  /** What claim() would answer, without using the link up (the landing page a phone opens first). */
+  peek(token: string): Claim {
+    return this.check(token, false);
+  }
+
+  private check(token: string, use: boolean): Claim {
     const [nonce = '', expText = '', sig = ''] = token.split('.');
     const exp = Number(expText);
     const want = Buffer.from(this.sign(nonce, exp));
     const given = Buffer.from(sig);
     if (!Number.isSafeInteger(exp) || given.length !== want.length || !timingSafeEqual(given, want)) return { ok: false, reason: 'bad-token' };
     const p = this.pending.get(nonce);
-    this.pending.delete(nonce);
+    if (use || (p && p.exp < this.now())) this.pending.delete(nonce);
     if (!p || p.exp < this.now()) return { ok: false, reason: 'gone' };
-    return { ok: true, bundle: p.bundle, deviceId: p.deviceId };
+    return { ok: true, bundle: p.bundle, deviceId: p.deviceId, expiresAt: p.exp };
   }
 
   revokeDevice(deviceId: string): number {

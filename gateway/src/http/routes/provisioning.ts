@@ -144,25 +144,66 @@ export default async function provisioningRoutes(app: FastifyInstance, { ctx }: 
     return reply.code(201).send({ deviceId: d.id, template: bundle.template, url: `${BUNDLE_PREFIX}${token}`, expiresAt: new Date(expiresAt).toISOString(), filename: bundle.filename });
   });
 
+  const tokenParams = { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', pattern: TOKEN_PATTERN } } } as const;
+  const refuse = (reason: 'bad-token' | 'gone'): never => {
+    if (reason === 'bad-token') throw new ApiError(403, 'bad_signature', 'params.token: not a link this gateway made');
+    throw new ApiError(410, 'gone', 'params.token: this bundle link was already used or has expired; make a new one (it rotates the secret again)');
+  };
+
+  // Opening the link (a phone scanning the QR code, a chat app's preview) shows
+  // what it is and a download button; it does not use the link up.
   app.get<{ Params: { token: string } }>(`${BUNDLE_PREFIX}:token`, {
     config: { public: true },
     schema: {
+      summary: 'Landing page of a bundle link: which device and template, until when, and a download button (POST); does not use the link up', tags: ['provisioning'],
+      security: [], params: tokenParams, querystring: noQuery,
+      response: responses({ 200: { content: { 'text/html': { schema: { type: 'string' } } } } }),
+    },
+  }, async (request, reply) => {
+    const c = links.peek(request.params.token);
+    if (!c.ok) return refuse(c.reason);
+    const d = ctx.registry.device(c.deviceId);
+    const until = new Intl.DateTimeFormat('vi-VN', { timeZone: ctx.settings.timeZone, dateStyle: 'short', timeStyle: 'short' }).format(c.expiresAt);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer')
+      .header('content-security-policy', "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+      .send(landingPage({ device: d?.name ?? c.deviceId, deviceId: c.deviceId, template: c.bundle.template, file: c.bundle.filename, until }));
+  });
+
+  // The download itself: a form post from the landing page, or `curl -X POST -o <file> <link>` on the box.
+  // The form sends an empty urlencoded body; nothing in it is read.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_req, _body, done) => done(null, undefined));
+  app.post<{ Params: { token: string } }>(`${BUNDLE_PREFIX}:token`, {
+    config: { public: true },
+    schema: {
       summary: 'The bundle, once: 410 after it was downloaded or expired (the link is the proof; it carries the device secret)', tags: ['provisioning'],
-      security: [],
-      params: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', pattern: TOKEN_PATTERN } } },
-      querystring: noQuery,
+      security: [], params: tokenParams, querystring: noQuery,
       response: responses({ 200: { content: { 'text/plain': { schema: { type: 'string' } }, 'application/yaml': { schema: { type: 'string' } } } } }),
     },
   }, async (request, reply) => {
     const c = links.claim(request.params.token);
     if (!c.ok) {
       await audit(ctx, request, 'device.bundle-download', false, { reason: c.reason }, 'bundle-link');
-      if (c.reason === 'bad-token') throw new ApiError(403, 'bad_signature', 'params.token: not a link this gateway made');
-      throw new ApiError(410, 'gone', 'params.token: this bundle link was already used or has expired; make a new one (it rotates the secret again)');
+      return refuse(c.reason);
     }
     request.auditTarget = c.deviceId;
     await audit(ctx, request, 'device.bundle-download', true, { template: c.bundle.template }, 'bundle-link');
     return reply.type(c.bundle.contentType).header('cache-control', 'no-store')
       .header('content-disposition', `attachment; filename="${c.bundle.filename}"`).send(c.bundle.text);
   });
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** A plain page for a phone (no script, no style: the CSP allows neither). */
+function landingPage(o: { device: string; deviceId: string; template: string; file: string; until: string }): string {
+  return `<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
+<title>Cấu hình thiết bị ${esc(o.deviceId)}</title></head>
+<body>
+<h1>Cấu hình cho ${esc(o.device)}</h1>
+<p>Thiết bị <code>${esc(o.deviceId)}</code>, mẫu <code>${esc(o.template)}</code>. Liên kết chỉ tải được <strong>một lần</strong>, hết hạn lúc ${esc(o.until)}.</p>
+<p lang="en">Configuration for device <code>${esc(o.deviceId)}</code> (${esc(o.template)}). This link downloads <strong>once</strong>.</p>
+<form method="post"><button type="submit">Tải ${esc(o.file)} / Download</button></form>
+</body></html>
+`;
 }
