@@ -284,7 +284,10 @@ describe('ProvisioningLinks (controlled clock)', () => {
     expect(links.claim(a.token)).toEqual({ ok: false, reason: 'gone' });
     const c = links.issue('spk-c', bundle, 60_000);
     expect(links.claim(b.token)).toEqual({ ok: false, reason: 'gone' });
+    expect(links.peek(c.token)).toMatchObject({ ok: true, deviceId: 'spk-c', expiresAt: now + 60_000 });
+    expect(links.peek(c.token)).toMatchObject({ ok: true }); // looking does not use it up
     expect(links.claim(c.token)).toMatchObject({ ok: true, deviceId: 'spk-c' });
+    expect(links.peek(c.token)).toEqual({ ok: false, reason: 'gone' });
     expect(links.claim(c.token)).toEqual({ ok: false, reason: 'gone' });
     const d = links.issue('spk-d', bundle, 60_000);
     expect(links.claim(d.token.replace(/\.(\d+)\./, (_m, exp: string) => `.${Number(exp) + 1}.`))).toEqual({ ok: false, reason: 'bad-token' });
