@@ -118,6 +118,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private queue: Promise<void> = Promise.resolve();
   /** Run id → end of its last finished segment, for recovering its leftover. */
   private readonly runEnds = new Map<number, number>();
+  /** Gaps whose index append failed (disk full). */
+  private readonly unwrittenGaps: Gap[] = [];
 
   constructor(opts: RecorderOptions) {
     super();
@@ -154,9 +156,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.state = 'starting';
     await mkdir(incomingDir(this.o.root, this.cameraId), { recursive: true });
     await this.endOrphan();
-    const rec = await this.o.index.reconcile(this.cameraId);
-    if (rec.hoursRewritten) this.o.log?.warn({ camera: this.cameraId, ...rec }, 'segment index repaired');
-    await this.recoverLeftovers(await this.o.index.latestEnd(this.cameraId));
+    try {
+      const rec = await this.o.index.reconcile(this.cameraId);
+      if (rec.hoursRewritten) this.o.log?.warn({ camera: this.cameraId, ...rec }, 'segment index repaired');
+      await this.recoverLeftovers(await this.o.index.latestEnd(this.cameraId));
+    } catch (err) {
+      // Disk full: record anyway; the repair is retried at the next start.
+      this.o.log?.error({ camera: this.cameraId, err: (err as Error).message }, 'recorder: index repair failed');
+    }
     this.coveredUntil = await this.o.index.latestEnd(this.cameraId);
     if (this.state !== 'starting') return; // stop() was called meanwhile
     this.openGap = { startMs: this.coveredUntil ?? Date.now(), why: 'not-recording' };
@@ -204,7 +211,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
     const stream = this.o.ffmpeg.stream(args, { timeoutMs: Infinity, stderrTailBytes: 8192 });
     // For the next start after a gateway crash: ffmpeg outlives a killed parent.
-    if (stream.pid) writeFileSync(this.pidFile(), `${stream.pid} ${id}\n`);
+    try {
+      if (stream.pid) writeFileSync(this.pidFile(), `${stream.pid} ${id}\n`);
+    } catch (err) {
+      // Disk full must not throw out of a timer (that would end the gateway).
+      this.o.log?.warn({ camera: this.cameraId, err: (err as Error).message }, 'recorder: pid file not written');
+    }
     const run: Run = { id, stream, exited: Promise.resolve(), stalled: false, segments: 0, endMs: null };
     this.run = run;
     if (this.state !== 'recording') this.state = 'starting';
@@ -260,7 +272,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const target = segmentPath(this.o.root, this.cameraId, startMs, durationMs);
     await mkdir(dirname(target), { recursive: true });
     await rename(file, target);
-    await this.o.index.appendSegment(this.cameraId, { startMs, durationMs, bytes: st.size, run: run.id });
+    try {
+      await this.o.index.appendSegment(this.cameraId, { startMs, durationMs, bytes: st.size, run: run.id });
+    } catch (err) {
+      // Disk full: the file is at its layout path; the index repairs that hour
+      // from the file names once a write succeeds again (SegmentIndex.repairPending).
+      this.o.log?.warn({ camera: this.cameraId, err: (err as Error).message }, 'recorder: index append failed; repaired when space is back');
+    }
     run.endMs = startMs + durationMs;
     run.segments++;
     this.runEnds.set(run.id, run.endMs);
@@ -294,8 +312,18 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   private async writeGap(g: Gap): Promise<void> {
     if (!(g.endMs > g.startMs)) return;
-    await this.o.index.appendGap(this.cameraId, g);
-    this.emit('gap', g);
+    // Gaps a full disk kept out of the index go first, in order.
+    const todo = [...this.unwrittenGaps.splice(0), g];
+    for (let i = 0; i < todo.length; i++) {
+      try {
+        await this.o.index.appendGap(this.cameraId, todo[i]!);
+      } catch (err) {
+        this.unwrittenGaps.push(...todo.slice(i).slice(-16));
+        this.o.log?.warn({ camera: this.cameraId, err: (err as Error).message }, 'recorder: gap not written; retried with the next one');
+        return;
+      }
+      this.emit('gap', todo[i]!);
+    }
   }
 
   private async onExit(run: Run, result: StreamResult | null, err: unknown): Promise<void> {
@@ -312,7 +340,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const exitCode = e ? e.detail.exitCode ?? null : 0;
     const tail = maskCredentials(e?.detail.stderrTail ?? result?.stderr ?? '');
     // A segment ffmpeg had open when it died is still playable MPEG-TS.
-    await this.recoverLeftovers(this.coveredUntil);
+    try {
+      await this.recoverLeftovers(this.coveredUntil);
+    } catch (err) {
+      // Disk full (mkdir/append): left in .incoming for the next exit or start; never an unhandled rejection.
+      this.o.log?.warn({ camera: this.cameraId, err: (err as Error).message }, 'recorder: leftover recovery failed');
+    }
     if (this.state === 'stopping' || this.state === 'stopped') return;
 
     const why: GapReason = run.stalled ? 'stalled' : exitReason(exitCode, signal, tail);

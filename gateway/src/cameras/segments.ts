@@ -12,7 +12,7 @@
 // A gap is stored in every hour it touches, cut at hour boundaries, so a
 // lookup reads only the hours it asks for (plus the one before, for a segment
 // that started before the range).
-import { appendFile, mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { HOUR_MS, INDEX_FILE, cameraDir, hourDir, hourStart, parseHourKey, parseSegmentName, segmentNamer, checkCameraId } from './layout.js';
@@ -28,9 +28,23 @@ export type GapReason =
   /** The recorder was stopped or the gateway was not running. */
   | 'not-recording'
   /** Found between two segments with no recorded reason (e.g. the gateway was killed while the camera was down). */
-  | 'unrecorded';
+  | 'unrecorded'
+  /** Recorded, then deleted by retention (age, quota, free space): retention.ts. */
+  | 'retention';
 
-export const GAP_REASONS: readonly GapReason[] = ['camera-drop', 'stalled', 'ffmpeg-failed', 'not-recording', 'unrecorded'];
+export const GAP_REASONS: readonly GapReason[] = ['camera-drop', 'stalled', 'ffmpeg-failed', 'not-recording', 'unrecorded', 'retention'];
+
+/** What changed in an hour's index: for in-memory totals (retention) and caches (coverage). */
+export type IndexChange =
+  | { kind: 'segment'; cameraId: string; hourMs: number; segment: { startMs: number; durationMs: number; bytes: number } }
+  | { kind: 'gap' | 'rewritten' | 'removed'; cameraId: string; hourMs: number };
+
+/** One hour's index as stored: segments (name-derived fields) and gap lines. */
+export interface HourIndex {
+  hourMs: number;
+  segments: Array<{ startMs: number; durationMs: number; bytes: number; run: number | null }>;
+  gaps: Gap[];
+}
 
 export interface Segment {
   startMs: number;
@@ -98,6 +112,10 @@ export class SegmentIndex {
   private readonly cacheHours: number;
   private readonly holeToleranceMs: number;
   private readonly cache = new Map<string, CacheEntry>();
+  private readonly listeners = new Set<(c: IndexChange) => void>();
+  private readonly errorListeners = new Set<(err: NodeJS.ErrnoException) => void>();
+  /** Hour folders whose last append failed (disk full): maybe a torn last line and a segment without its line. */
+  private readonly needsRepair = new Map<string, { cameraId: string; hourMs: number }>();
 
   constructor(opts: SegmentIndexOptions) {
     this.root = opts.root;
@@ -105,11 +123,113 @@ export class SegmentIndex {
     this.holeToleranceMs = opts.holeToleranceMs ?? 1000;
   }
 
+  /** Called after every change of an index file made through this object. Returns the unsubscribe. */
+  onChange(fn: (c: IndexChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Called when an index write fails (e.g. ENOSPC: retention sweeps at once). */
+  onWriteError(fn: (err: NodeJS.ErrnoException) => void): () => void {
+    this.errorListeners.add(fn);
+    return () => this.errorListeners.delete(fn);
+  }
+
+  private changed(c: IndexChange): void {
+    for (const fn of this.listeners) {
+      try { fn(c); } catch { /* a listener's failure is not the index's */ }
+    }
+  }
+
   /** Records a finished segment whose file is already at its layout path. */
   async appendSegment(cameraId: string, s: { startMs: number; durationMs: number; bytes: number; run?: number | null }): Promise<void> {
     const line: SegLine = { t: Math.round(s.startMs), d: Math.round(s.durationMs), b: s.bytes };
     if (s.run != null) line.r = s.run;
-    await this.appendLines(hourDir(this.root, cameraId, line.t), [line]);
+    const h = hourStart(line.t);
+    await this.appendLines(cameraId, h, [line]);
+    this.changed({ kind: 'segment', cameraId, hourMs: h, segment: { startMs: line.t, durationMs: line.d, bytes: line.b } });
+  }
+
+  /** One hour's index (cached like lookup()). */
+  async hour(cameraId: string, hourMs: number): Promise<HourIndex> {
+    const h = hourStart(hourMs);
+    const e = await this.load(hourDir(this.root, cameraId, h), h);
+    return {
+      hourMs: h,
+      segments: e.segs.map((s) => ({ startMs: s.t, durationMs: s.d, bytes: s.b, run: s.r ?? null })),
+      gaps: e.gaps.map((g) => ({ startMs: g.g, endMs: g.e, why: g.w })),
+    };
+  }
+
+  /**
+   * Retention: drops these segments (by start) from the hour's index, writing
+   * a `retention` gap in their place (merged with touching ones), via temp file
+   * + rename; THEN deletes their files (a crash between leaves files without a
+   * line, which reconcile() re-adds and the next sweep deletes again). Returns
+   * what was removed and how many segments the hour still has.
+   */
+  async removeSegments(cameraId: string, hourMs: number, starts: Iterable<number>): Promise<{ removed: Array<{ startMs: number; durationMs: number; bytes: number }>; remaining: number }> {
+    const h = hourStart(hourMs);
+    const dir = hourDir(this.root, cameraId, h);
+    const want = new Set(starts);
+    const raw = await readFile(join(dir, INDEX_FILE), 'utf8').catch(notFound(''));
+    const kept: Line[] = [];
+    const removed: SegLine[] = [];
+    for (const text of raw.split('\n')) {
+      if (!text.trim()) continue;
+      const line = parseLine(text);
+      if (!line) continue; // a torn line: dropped here as reconcile would
+      if (!('g' in line) && want.has(line.t)) removed.push(line);
+      else kept.push(line);
+    }
+    if (!removed.length) return { removed: [], remaining: kept.filter((l) => !('g' in l)).length };
+    // Retention gaps, merged with touching retention gaps already there.
+    const spans: Array<[number, number]> = [];
+    for (const l of kept) if ('g' in l && l.w === 'retention') spans.push([l.g, l.e]);
+    for (const r of removed) spans.push([r.t, r.t + r.d]);
+    spans.sort((a, b) => a[0] - b[0]);
+    const merged: Array<[number, number]> = [];
+    for (const sp of spans) {
+      const last = merged.at(-1);
+      if (last && sp[0] <= last[1] + this.holeToleranceMs) last[1] = Math.max(last[1], sp[1]);
+      else merged.push([sp[0], sp[1]]);
+    }
+    const lines: Line[] = kept.filter((l) => !('g' in l && l.w === 'retention'));
+    for (const [g, e] of merged) lines.push({ g, e: Math.min(e, h + HOUR_MS), w: 'retention' });
+    lines.sort((a, b) => ('g' in a ? a.g : a.t) - ('g' in b ? b.g : b.t));
+    await this.writeIndex(dir, lines);
+    const name = segmentNamer(h);
+    for (const r of removed) await unlink(join(dir, name(r.t, r.d))).catch(notFound(undefined));
+    this.changed({ kind: 'rewritten', cameraId, hourMs: h });
+    return { removed: removed.map((r) => ({ startMs: r.t, durationMs: r.d, bytes: r.b })), remaining: lines.filter((l) => !('g' in l)).length };
+  }
+
+  /** Retention: deletes a whole hour folder (files and index). */
+  async removeHour(cameraId: string, hourMs: number): Promise<void> {
+    const h = hourStart(hourMs);
+    const dir = hourDir(this.root, cameraId, h);
+    await rm(dir, { recursive: true, force: true });
+    this.cache.delete(dir);
+    this.needsRepair.delete(dir);
+    // The day folder goes with its last hour.
+    await rm(join(dir, '..'), { recursive: false }).catch(() => {});
+    this.changed({ kind: 'removed', cameraId, hourMs: h });
+  }
+
+  private async writeIndex(dir: string, lines: Line[]): Promise<void> {
+    const tmp = join(dir, `${INDEX_FILE}.tmp`);
+    try {
+      await writeFile(tmp, lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    await rename(tmp, join(dir, INDEX_FILE));
+    // The rename touched the folder after the file was written; make the
+    // index the newer one again so the next start does not re-read this hour.
+    const now = new Date();
+    await utimes(join(dir, INDEX_FILE), now, now);
+    this.cache.delete(dir);
   }
 
   /** Records a gap, cut into one piece per hour it touches. */
@@ -118,7 +238,8 @@ export class SegmentIndex {
     if (!(g.endMs > g.startMs)) return;
     for (let h = hourStart(g.startMs); h < g.endMs; h += HOUR_MS) {
       const piece: GapLine = { g: Math.max(g.startMs, h), e: Math.min(g.endMs, h + HOUR_MS), w: g.why };
-      await this.appendLines(hourDir(this.root, cameraId, h), [piece]);
+      await this.appendLines(cameraId, h, [piece]);
+      this.changed({ kind: 'gap', cameraId, hourMs: h });
     }
   }
 
@@ -200,7 +321,9 @@ export class SegmentIndex {
       const dir = hourDir(this.root, cameraId, h);
       if (!opts.all && i < recentFrom && !(await mayDisagree(dir))) continue;
       report.hoursChecked++;
+      const before = report.hoursRewritten;
       await this.reconcileHour(dir, h, report);
+      if (report.hoursRewritten > before) this.changed({ kind: 'rewritten', cameraId, hourMs: h });
     }
     return report;
   }
@@ -236,22 +359,49 @@ export class SegmentIndex {
     }
     if (!changed) return;
     kept.sort((a, b) => ('g' in a ? a.g : a.t) - ('g' in b ? b.g : b.t));
-    const tmp = join(dir, `${INDEX_FILE}.tmp`);
-    await writeFile(tmp, kept.map((l) => JSON.stringify(l)).join('\n') + (kept.length ? '\n' : ''));
-    await rename(tmp, join(dir, INDEX_FILE));
-    // The rename touched the folder after the file was written; make the
-    // index the newer one again so the next start does not re-read this hour.
-    const now = new Date();
-    await utimes(join(dir, INDEX_FILE), now, now);
-    this.cache.delete(dir);
+    await this.writeIndex(dir, kept);
     report.hoursRewritten++;
   }
 
-  private async appendLines(dir: string, lines: Line[]): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    // One write() with O_APPEND: a crash leaves whole lines or one torn last
-    // line, which parsing skips and reconcile() repairs.
-    await appendFile(join(dir, INDEX_FILE), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  private async appendLines(cameraId: string, hourMs: number, lines: Line[]): Promise<void> {
+    const dir = hourDir(this.root, cameraId, hourMs);
+    // After a failed append the file may end in a torn line: start on a new
+    // line (an empty line is skipped) so this one is not glued to it.
+    const lead = this.needsRepair.has(dir) ? '\n' : '';
+    try {
+      await mkdir(dir, { recursive: true });
+      // One write() with O_APPEND: a crash leaves whole lines or one torn last
+      // line, which parsing skips and reconcile() repairs.
+      await appendFile(join(dir, INDEX_FILE), lead + lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    } catch (err) {
+      // Disk full: the segment file is in place (a rename needs no space);
+      // the hour is repaired from its file names once a write succeeds again.
+      this.needsRepair.set(dir, { cameraId, hourMs });
+      for (const fn of this.errorListeners) {
+        try { fn(err as NodeJS.ErrnoException); } catch { /* ignore */ }
+      }
+      throw err;
+    }
+    if (this.needsRepair.size) await this.repairPending();
+  }
+
+  /** Hours whose append failed: drop torn lines, add segment files without a line (space is back: this append worked). */
+  private async repairPending(): Promise<void> {
+    for (const [dir, { cameraId, hourMs }] of [...this.needsRepair]) {
+      try {
+        const report: ReconcileReport = { hoursChecked: 0, hoursRewritten: 0, added: 0, dropped: 0, tornLines: 0 };
+        await this.reconcileHour(dir, hourMs, report);
+        this.needsRepair.delete(dir);
+        if (report.hoursRewritten) this.changed({ kind: 'rewritten', cameraId, hourMs });
+      } catch {
+        return; // still no space: next time
+      }
+    }
+  }
+
+  /** Hours whose last append failed and are not repaired yet (disk full). */
+  pendingRepairs(): number {
+    return this.needsRepair.size;
   }
 
   /** An hour's entries, from the cache when the file has not changed. */
