@@ -167,19 +167,6 @@ export const settingsSchema = {
             },
           },
         },
-        list: {
-          type: 'array', default: [], maxItems: 32,
-          description: 'IGNORED: cameras are registered through /api/cameras (to be removed once http/routes/tags.ts stops reading it)',
-          items: {
-            type: 'object', additionalProperties: false, required: ['id', 'url'],
-            properties: {
-              id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$' },
-              name: { type: 'string', default: '' },
-              url: { type: 'string', pattern: '^rtsps?://', description: 'RTSP URL, credentials included when needed (never logged)' },
-              enabled: { type: 'boolean', default: true },
-            },
-          },
-        },
       },
     },
     ffmpeg: {
@@ -239,7 +226,6 @@ export interface Settings {
     onvif: { discoveryMs: number; clockWarnSeconds: number; pullSeconds: number; backoffMaxSeconds: number };
     exportDir: string;
     desks: Array<{ id: string; name: string; keypads: string[] }>;
-    list: Array<{ id: string; name: string; url: string; enabled: boolean }>;
   };
   ffmpeg: { ffmpegPath: string; ffprobePath: string; quitGraceSeconds: number; termGraceSeconds: number };
   tts: {

@@ -69,7 +69,7 @@ export function knownDesks(ctx: GatewayContext): string[] {
 }
 
 function knownCameras(ctx: GatewayContext): Set<string> {
-  return new Set([...(ctx.store.data.cameras ?? []).map((c) => c.id), ...ctx.settings.cameras.list.map((c) => c.id)]);
+  return new Set((ctx.store.data.cameras ?? []).map((c) => c.id));
 }
 
 /** A service error as an API error naming the request part (`params.id`, `body.note`). */
