@@ -19,10 +19,10 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  docker-compose openssl onvif-tools iproute2
+  docker-compose openssl onvif-tools iproute2 zbar-tools
 )
 # Commands that must be on PATH once the packages are installed.
-COMMANDS=(ffmpeg espeak-ng mosquitto mosquitto_pub mosquitto_sub chromium onvif-util curl jq ip)
+COMMANDS=(ffmpeg espeak-ng mosquitto mosquitto_pub mosquitto_sub chromium onvif-util curl jq ip zbarimg)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -25,8 +25,9 @@ import { ScheduleWeekPage } from './pages/schedule-week.js';
 import { ScheduleItemPage } from './pages/schedule-item.js';
 import { ScheduleReportPage } from './pages/schedule-report.js';
 import { CamerasPage } from './pages/cameras.js';
+import { RatingsPage } from './pages/ratings.js';
 
-type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users' | 'ratings';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
@@ -44,8 +45,9 @@ const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> 
   adminDevices: { path: '/admin/devices', label: 'nav.adminDevices', roles: ['admin', 'technician'] },
   cameras: { path: '/admin/cameras', label: 'nav.cameras', roles: ['admin', 'technician'] },
   users: { path: '/admin/users', label: 'nav.users', roles: ['admin'] },
+  ratings: { path: '/ratings', label: 'nav.ratings', roles: ['chairman', 'admin', 'officer'] },
 };
-const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
+const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'ratings', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
 
 export function landing(role: Role): string {
   if (role === 'officer') return PAGES.compose.path;
@@ -152,6 +154,7 @@ export function App() {
       adminDevices: () => <AdminDevicesPage />,
       cameras: () => <CamerasPage />,
       users: () => <UsersPage me={session.user} />,
+      ratings: () => <RatingsPage role={role} />,
     }[m.page]();
   }
 

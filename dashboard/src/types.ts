@@ -2,7 +2,7 @@
 export type Role = 'admin' | 'officer' | 'chairman' | 'technician';
 export const ROLES: readonly Role[] = ['admin', 'technician', 'officer', 'chairman'];
 export type DeviceType = 'speaker' | 'keypad';
-export type AlarmKind = 'offline' | 'weak-signal' | 'high-temperature' | 'clock-skew' | 'camera-down' | 'camera-clock';
+export type AlarmKind = 'offline' | 'weak-signal' | 'high-temperature' | 'clock-skew' | 'camera-down' | 'camera-clock' | 'storage-full';
 
 export interface User { id: string; username: string; displayName: string; role: Role; disabled: boolean; createdAt: string }
 export interface Session { user: User; expiresAt: string }
@@ -131,4 +131,22 @@ export interface LogEntry {
   key: string | null; itemId: string | null; origin: 'programme' | 'manual'; title: string; kind: string | null; priority: Priority | null;
   scheduledAt: string; localDate: string; localTime: string; status: OccurrenceStatus; late: boolean; broadcastIds: string[];
   durationSeconds: number | null; reason: string | null; error: string | null; zones: LogZone[];
+}
+
+// --- provisioning and ratings (issue 7) ---
+export type ProvisionTemplateName = 'speaker-agent' | 'esphome-speaker' | 'esphome-keypad';
+export interface ProvisionTemplate { name: ProvisionTemplateName; deviceType: DeviceType; description: string }
+export interface ProvisionLink { deviceId: string; template: ProvisionTemplateName; url: string; expiresAt: string; filename: string }
+export interface RatingCounts { total: number; satisfied: number; pct: number | null; byScore: Record<'1' | '2' | '3' | '4' | '5', number> }
+export interface RatingSummary {
+  from: string; to: string; timeZone: string; desks: Array<{ id: string; name: string }>;
+  all: RatingCounts;
+  byDesk: Array<RatingCounts & { desk: string | null }>;
+  byOfficer: Array<RatingCounts & { officer: string | null }>;
+  byDay: Array<RatingCounts & { day: string; desk: string | null; officer: string | null }>;
+  weeks: Array<RatingCounts & { week: string }>;
+}
+export interface DutyView {
+  desks: Array<{ id: string; name: string; onDuty: { username: string; displayName: string; since: string } | null }>;
+  mine: string | null;
 }
