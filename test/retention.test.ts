@@ -15,6 +15,7 @@ import { SegmentIndex } from '../gateway/src/cameras/segments.js';
 import { segmentPath, hourDir } from '../gateway/src/cameras/layout.js';
 import { RetentionService, type ProtectedRange, type RetentionSettings } from '../gateway/src/cameras/retention.js';
 import { CoverageIndex } from '../gateway/src/cameras/coverage.js';
+import { ADMIN_PASSWORD, startGateway } from './helpers/api-gateway.js';
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -252,5 +253,32 @@ describe('coverage', () => {
     await expect(cov.coverage('cam1', 0, H, 10)).rejects.toThrow(/^bucketMs:/);
     await expect(cov.coverage('cam1', 0, 365 * DAY, 1000)).rejects.toThrow(/^bucketMs: more than/);
     await expect(cov.coverage('../x', 0, H, H)).rejects.toThrow(/^cameraId:/);
+  });
+});
+
+describe('wiring', () => {
+  it('the gateway runs retention with the tags as protection, metrics exposed', async () => {
+    const t = await startGateway({ cameras: { retention: { days: 1, quotaGb: 0, minFreeGb: 0, tagKeepDays: 90, sweepSeconds: 3600 } } as never });
+    try {
+      const { segments, tags, retention, coverage } = t.gw.ctx;
+      root = segments.root;
+      const now = Date.now();
+      const old = now - 3 * DAY;
+      await addRun(segments, 'cam9', old, 6);
+      // A bookmark (TagService, helper D's) 10-20 s into the old recording protects it (tagKeepDays from the tag time).
+      await tags.create({ type: 'bookmark', cameraIds: ['cam9'], at: old + 15_000, preSeconds: 5, postSeconds: 5, createdBy: 'test' });
+      const r = await retention.sweep();
+      expect(r.deletedBy.age).toBe(4);
+      expect((await segments.lookup('cam9', old, old + H)).segments.map((x) => x.startMs)).toEqual([old + 10_000, old + 20_000]);
+      expect((await coverage.coverage('cam9', old, old + 60_000, 60_000))[0]).toMatchObject({ recordedMs: 20_000, gapMsByReason: { retention: 40_000 } });
+      const cookie = await t.login('admin', ADMIN_PASSWORD);
+      const m = await t.call({ method: 'GET', url: '/metrics', cookie });
+      expect(m.body).toMatch(/gateway_recordings_deleted_segments_total 4/);
+      expect(m.body).toMatch(/gateway_recordings_bytes\{camera="cam9"\} \d+/);
+      expect(m.body).toMatch(/gateway_recordings_free_bytes \d+/);
+      expect(m.body).toMatch(/gateway_recordings_protected_bytes \d+/);
+    } finally {
+      await t.stop();
+    }
   });
 });

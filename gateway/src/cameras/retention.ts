@@ -295,7 +295,8 @@ export class RetentionService {
       for (const s of e.segments) {
         const end = s.startMs + s.durationMs;
         if (!pick({ startMs: s.startMs, endMs: end })) continue;
-        if (rs.some((r) => s.startMs < r.to && end > r.from)) {
+        // `to` is inclusive: the frame at `to` is in the segment that starts there.
+        if (rs.some((r) => s.startMs <= r.to && end > r.from)) {
           report.protectedKept++;
           const k = `${cameraId} ${s.startMs}`;
           if (!protectedSeen.has(k)) { protectedSeen.add(k); protectedBytes += s.bytes; }
