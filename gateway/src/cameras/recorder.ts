@@ -451,6 +451,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 /** ffmpeg's exit, as the reason of the gap it starts. */
 function exitReason(exitCode: number | null, signal: string | null, stderr: string): GapReason {
   if (signal) return 'ffmpeg-failed';
+  if (/no space left on device|disk quota exceeded/i.test(stderr)) return 'disk-full';
   if (exitCode === 0) return 'camera-drop';
   // Could not reach or read the camera, as opposed to ffmpeg failing on its own (bad argument, disk).
   return /connection refused|timed out|network is unreachable|no route|connection reset|end of file|input\/output error|server returned|method (describe|setup|play) failed|invalid data found/i.test(stderr)

@@ -29,10 +29,12 @@ export type GapReason =
   | 'not-recording'
   /** Found between two segments with no recorded reason (e.g. the gateway was killed while the camera was down). */
   | 'unrecorded'
+  /** ffmpeg could not write: the recordings file system was full (ENOSPC). */
+  | 'disk-full'
   /** Recorded, then deleted by retention (age, quota, free space): retention.ts. */
   | 'retention';
 
-export const GAP_REASONS: readonly GapReason[] = ['camera-drop', 'stalled', 'ffmpeg-failed', 'not-recording', 'unrecorded', 'retention'];
+export const GAP_REASONS: readonly GapReason[] = ['camera-drop', 'stalled', 'ffmpeg-failed', 'not-recording', 'unrecorded', 'disk-full', 'retention'];
 
 /** What changed in an hour's index: for in-memory totals (retention) and caches (coverage). */
 export type IndexChange =
