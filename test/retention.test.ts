@@ -16,6 +16,7 @@ import { segmentPath, hourDir } from '../gateway/src/cameras/layout.js';
 import { RetentionService, type ProtectedRange, type RetentionSettings } from '../gateway/src/cameras/retention.js';
 import { CoverageIndex } from '../gateway/src/cameras/coverage.js';
 import { ADMIN_PASSWORD, startGateway } from './helpers/api-gateway.js';
+import { Recorder } from '../gateway/src/cameras/recorder.js';
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -279,6 +280,28 @@ describe('wiring', () => {
       expect(m.body).toMatch(/gateway_recordings_protected_bytes \d+/);
     } finally {
       await t.stop();
+    }
+  });
+});
+
+describe('recorder retryNow', () => {
+  it('a recorder waiting out its backoff starts ffmpeg at once (what retention does after freeing a full disk)', async () => {
+    const idx = new SegmentIndex({ root });
+    // Nothing listens on port 1: ffmpeg fails at once (real ffmpeg).
+    const rec = new Recorder({ cameraId: 'cam1', url: 'rtsp://127.0.0.1:1/x', root, index: idx, ffmpeg: new Ffmpeg({}), backoff: { initialMs: 600_000 }, ioTimeoutSeconds: 2 });
+    try {
+      expect(rec.retryNow()).toBe(false); // not started
+      await rec.start();
+      const until = Date.now() + 20_000;
+      while (rec.status().state !== 'waiting') {
+        if (Date.now() > until) throw new Error('timed out waiting for the recorder to wait');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(rec.status().runs).toBe(1);
+      expect(rec.retryNow()).toBe(true);
+      expect(rec.status().runs).toBe(2);
+    } finally {
+      await rec.stop();
     }
   });
 });

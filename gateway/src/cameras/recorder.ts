@@ -197,6 +197,18 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.state = 'stopped';
   }
 
+  /**
+   * A recorder waiting out its backoff starts ffmpeg now (retention just
+   * freed space on a full disk). Returns whether it did.
+   */
+  retryNow(): boolean {
+    if (this.state !== 'waiting' || !this.retryTimer) return false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.spawn();
+    return true;
+  }
+
   private spawn(): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     // Unique and increasing even when two runs start in the same millisecond.
