@@ -38,6 +38,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
       + '(--seconds 30 --streams 320x240@15:400,1920x1080@25:4000)',
     run: async (argv) => (await import('./recording.js')).recordingBench(argv),
   },
+  retention: {
+    describe: 'camera retention on the synthetic 30 days × 4 cameras index: startup scan, idle sweep, age sweep (a day), quota sweep (2 GB), '
+      + '30-day coverage in 1-h buckets cold/cached (--days 30 --cameras 4 --segment 10)',
+    run: async (argv) => (await import('./retention.js')).retentionBench(argv),
+  },
 };
 
 async function main(): Promise<void> {

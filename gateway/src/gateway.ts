@@ -46,6 +46,8 @@ import { CameraManager } from './cameras/manager.js';
 import { ScheduleService } from './schedule/service.js';
 import { TagService } from './cameras/tags.js';
 import { CaseService } from './cameras/cases.js';
+import { RetentionService } from './cameras/retention.js';
+import { CoverageIndex } from './cameras/coverage.js';
 import { RatingStore } from './ratings/store.js';
 
 export interface GatewayContext {
@@ -89,6 +91,10 @@ export interface GatewayContext {
   tags: TagService;
   /** Complaint cases (store), their tags, exports and legal hold. */
   cases: CaseService;
+  /** What recordings are kept (age, quota, free space; tags and legal holds protect): cameras/retention.ts. */
+  retention: RetentionService;
+  /** Per-hour coverage summaries of the recordings for long timelines (read-only, on ctx.segments). */
+  coverage: CoverageIndex;
   /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
   ratings: RatingStore;
   now: () => number;
@@ -255,6 +261,16 @@ export class Gateway {
       onChanged: (cc) => bus.emit('case.changed', { caseId: cc.id, at: now() }),
     });
 
+    const retention = new RetentionService({
+      index: segments, settings: () => settings.cameras.retention,
+      // Tags keep their range tagKeepDays after the tag; a complaint case's tags are on hold (until: Infinity) until released.
+      protection: (t) => tags.protectedRanges(t),
+      alarms, metrics, log: log.child({ mod: 'retention' }), now,
+      // Space is back after a full disk: recorders waiting out their backoff start again now.
+      onFreed: () => { for (const c of cameras.list()) cameraManager.recorder(c.id)?.retryNow(); },
+    });
+    const coverage = new CoverageIndex({ index: segments, now });
+
     const ratings = new RatingStore({
       dir: join(dataDir, 'ratings'),
       deskOfKeypad: (id) => settings.cameras.desks.find((d) => d.keypads.includes(id))?.id ?? null,
@@ -264,7 +280,7 @@ export class Gateway {
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -468,6 +484,12 @@ export class Gateway {
         // Cameras follow the registry (camera.changed); camera-down / camera-clock alarms are the manager's.
         start: () => this.ctx.cameraManager.start(),
         stop: () => this.ctx.cameraManager.stop(),
+      },
+      {
+        // After the recorders: reads the index totals once, then sweeps every sweepSeconds (and early on a full disk).
+        name: 'retention',
+        start: () => this.ctx.retention.start(),
+        stop: () => this.ctx.retention.stop(),
       },
       {
         name: 'http',

@@ -50,8 +50,8 @@ export interface OwedCommand {
   lastSentAt: string | null;
 }
 
-/** camera-down, camera-clock: `deviceId` is then the camera's id (camera registry). */
-export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew', 'camera-down', 'camera-clock'] as const;
+/** camera-down, camera-clock: `deviceId` is then the camera's id (camera registry); storage-full: `deviceId` 'recordings' (cameras/retention.ts). */
+export const ALARM_KINDS = ['offline', 'weak-signal', 'high-temperature', 'clock-skew', 'camera-down', 'camera-clock', 'storage-full'] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 export interface Alarm {
