@@ -48,6 +48,7 @@ import { TagService } from './cameras/tags.js';
 import { CaseService } from './cameras/cases.js';
 import { RetentionService } from './cameras/retention.js';
 import { CoverageIndex } from './cameras/coverage.js';
+import { ExportService } from './cameras/exports.js';
 import { RatingStore } from './ratings/store.js';
 
 export interface GatewayContext {
@@ -93,6 +94,8 @@ export interface GatewayContext {
   cases: CaseService;
   /** What recordings are kept (age, quota, free space; tags and legal holds protect): cameras/retention.ts. */
   retention: RetentionService;
+  /** Evidence exports (MP4 by stream copy + SHA-256 manifest), records in <exportDir>/exports.jsonl. */
+  exports: ExportService;
   /** Per-hour coverage summaries of the recordings for long timelines (read-only, on ctx.segments). */
   coverage: CoverageIndex;
   /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
@@ -270,6 +273,14 @@ export class Gateway {
       onFreed: () => { for (const c of cameras.list()) cameraManager.recorder(c.id)?.retryNow(); },
     });
     const coverage = new CoverageIndex({ index: segments, now });
+    const exports = new ExportService({
+      dir: settings.cameras.exportDir ? resolve(settings.cameras.exportDir) : join(dataDir, 'exports'),
+      index: segments, ffmpeg, maxRangeMs: 2 * 3_600_000, log: log.child({ mod: 'exports' }), now,
+      cameraName: (id) => cameras.get(id)?.name ?? null,
+      onProgress: (r) => bus.emit('export.progress', {
+        exportId: r.id, state: r.state === 'queued' ? 'running' : r.state, percent: r.percent, ...(r.error ? { error: r.error } : {}),
+      }),
+    });
 
     const ratings = new RatingStore({
       dir: join(dataDir, 'ratings'),
@@ -280,7 +291,7 @@ export class Gateway {
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -490,6 +501,12 @@ export class Gateway {
         name: 'retention',
         start: () => this.ctx.retention.start(),
         stop: () => this.ctx.retention.stop(),
+      },
+      {
+        // A running export is cancelled at stop (its half-written file removed; the record says why).
+        name: 'exports',
+        start: () => this.ctx.exports.start(),
+        stop: () => this.ctx.exports.stop(),
       },
       {
         name: 'http',

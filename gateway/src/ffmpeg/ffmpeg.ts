@@ -362,6 +362,37 @@ export class Ffmpeg {
     return info as ProbeResult & { audio: ProbeStream };
   }
 
+  /**
+   * A short job whose output is small and wanted in memory (a JPEG thumbnail):
+   * `args` end with `pipe:1`; resolves with stdout. Killed after timeoutMs.
+   */
+  capture(args: string[], opts: { timeoutMs?: number; maxBytes?: number } = {}): Promise<Buffer> {
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    const maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(this.ffmpegPath, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBytes) child.kill('SIGKILL');
+        else chunks.push(c);
+      });
+      child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-4096); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new FfmpegError(`cannot start ${this.ffmpegPath}: ${err.message}`, err.code === 'ENOENT' ? 'not-found' : 'failed', { program: 'ffmpeg' }));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        if (code === 0 && size > 0 && size <= maxBytes) resolvePromise(Buffer.concat(chunks));
+        else reject(new FfmpegError(`ffmpeg capture failed: ${lastLines(stderr) || `exit ${code}`}`, 'failed', { program: 'ffmpeg', exitCode: code, stderrTail: stderr }));
+      });
+    });
+  }
+
   private runProbe(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolvePromise, reject) => {
       const child = spawn(this.ffprobePath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

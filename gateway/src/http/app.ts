@@ -28,6 +28,7 @@ import tagRoutes from './routes/tags.js';
 import caseRoutes from './routes/cases.js';
 import provisioningRoutes from './routes/provisioning.js';
 import ratingRoutes from './routes/ratings.js';
+import clipRoutes from './routes/clips.js';
 
 /**
  * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
@@ -113,6 +114,8 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     // Full paths inside: /api/devices/:id/provision and the public one-time /provision/<token>.
     await api.register(provisioningRoutes, { ctx });
     await api.register(ratingRoutes, { ctx });
+    // Recording review and evidence export (full paths inside: /api/cameras/:id/..., /api/recordings/..., /api/exports).
+    await api.register(clipRoutes, { ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
     // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).

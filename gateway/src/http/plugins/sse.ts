@@ -26,11 +26,12 @@ const VIEW: { [K in StreamedEvent]: (e: GatewayEvents[K]) => unknown } = {
   'schedule.changed': (e) => ({ ...e, at: iso(e.at) }),
   'tag.changed': (e) => e,
   'case.changed': (e) => ({ ...e, at: iso(e.at) }),
+  'export.progress': (e) => e,
 };
-type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed' | 'tag.changed' | 'case.changed';
+type StreamedEvent = 'device.presence' | 'device.telemetry' | 'device.changed' | 'alarm.opened' | 'alarm.cleared' | 'alarm.acknowledged' | 'broadcast.updated' | 'schedule.changed' | 'tag.changed' | 'case.changed' | 'export.progress';
 const STREAMED = Object.keys(VIEW) as StreamedEvent[];
 /** Tags and cases point at recordings of citizens: only for the roles that may view them. */
-const RECORDING_EVENTS = new Set<StreamedEvent>(['tag.changed', 'case.changed']);
+const RECORDING_EVENTS = new Set<StreamedEvent>(['tag.changed', 'case.changed', 'export.progress']);
 const RECORDING_ROLES = new Set(['chairman', 'admin']);
 
 export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
@@ -41,7 +42,7 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/api/events', {
     config: { roles: ALL_ROLES },
     schema: {
-      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device), device.changed, alarm.*, broadcast.updated, schedule.changed; tag.changed and case.changed for chairman and admin',
+      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device), device.changed, alarm.*, broadcast.updated, schedule.changed; tag.changed, case.changed and export.progress for chairman and admin',
       tags: ['events'],
       querystring: noQuery,
       response: responses({ 200: { content: { 'text/event-stream': { schema: { type: 'string' } } } } }),
