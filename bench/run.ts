@@ -43,6 +43,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
       + '30-day coverage in 1-h buckets cold/cached (--days 30 --cameras 4 --segment 10)',
     run: async (argv) => (await import('./retention.js')).retentionBench(argv),
   },
+  export: {
+    describe: 'evidence export of a 10-min range (1080p ~4 Mbit/s, 10-s segments): the gateway\'s command vs the Frigate-style '
+      + 'concat demuxer + faststart, alternating, medians and ratio (--minutes 10 --runs 5 --bitrate 4000)',
+    run: async (argv) => (await import('./export.js')).exportBench(argv),
+  },
 };
 
 async function main(): Promise<void> {
