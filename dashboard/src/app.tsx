@@ -26,8 +26,10 @@ import { ScheduleItemPage } from './pages/schedule-item.js';
 import { ScheduleReportPage } from './pages/schedule-report.js';
 import { CamerasPage } from './pages/cameras.js';
 import { RatingsPage } from './pages/ratings.js';
+import { CasePage, CasesPage } from './pages/complaints.js';
+import { ReviewPage } from './pages/review.js';
 
-type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users' | 'ratings';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users' | 'ratings' | 'cases' | 'review';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
@@ -46,21 +48,27 @@ const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> 
   cameras: { path: '/admin/cameras', label: 'nav.cameras', roles: ['admin', 'technician'] },
   users: { path: '/admin/users', label: 'nav.users', roles: ['admin'] },
   ratings: { path: '/ratings', label: 'nav.ratings', roles: ['chairman', 'admin', 'officer'] },
+  /** Recordings of citizens: the chairman and the admin only (as the API). */
+  cases: { path: '/cases', label: 'nav.cases', roles: ['chairman', 'admin'] },
+  review: { path: '/review', label: 'nav.review', roles: ['chairman', 'admin'] },
 };
-const NAV_ORDER: PageId[] = ['home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'ratings', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
+const NAV_ORDER: PageId[] = ['cases', 'review', 'home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'ratings', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
 
 export function landing(role: Role): string {
   if (role === 'officer') return PAGES.compose.path;
+  if (role === 'chairman') return PAGES.cases.path;
   return role === 'technician' || role === 'admin' ? PAGES.devices.path : PAGES.home.path;
 }
 
-function match(path: string): { page: PageId; deviceId?: string; broadcastId?: string; scheduleId?: string } | null {
+function match(path: string): { page: PageId; deviceId?: string; broadcastId?: string; scheduleId?: string; caseId?: string } | null {
   for (const id of NAV_ORDER) if (PAGES[id].path === path) return { page: id };
   if (path === PAGES.scheduleItem.path) return { page: 'scheduleItem' };
   const item = /^\/schedules\/([^/]+)$/.exec(path);
   if (item) return { page: 'scheduleItem', scheduleId: decodeURIComponent(item[1]!) };
   const dev = /^\/devices\/([^/]+)$/.exec(path);
   if (dev) return { page: 'devices', deviceId: decodeURIComponent(dev[1]!) };
+  const cs = /^\/cases\/([^/]+)$/.exec(path);
+  if (cs) return { page: 'cases', caseId: decodeURIComponent(cs[1]!) };
   const bc = /^\/broadcasts\/([^/]+)$/.exec(path);
   if (bc) return { page: 'broadcasts', broadcastId: decodeURIComponent(bc[1]!) };
   return null;
@@ -139,6 +147,8 @@ export function App() {
     content = <DevicePage id={m.deviceId} role={role} />;
   } else if (m.broadcastId) {
     content = <BroadcastPage id={m.broadcastId} role={role} />;
+  } else if (m.caseId) {
+    content = <CasePage id={m.caseId} />;
   } else {
     content = {
       home: () => <HomePage session={session} />,
@@ -155,6 +165,8 @@ export function App() {
       cameras: () => <CamerasPage />,
       users: () => <UsersPage me={session.user} />,
       ratings: () => <RatingsPage role={role} />,
+      cases: () => <CasesPage />,
+      review: () => <ReviewPage />,
     }[m.page]();
   }
 
