@@ -291,6 +291,10 @@ describe('an ONVIF camera (the ONVIF simulator in front of the RTSP test camera)
     expect(motion.topic).toMatch(/Motion/i);
     sim.emit('motion', false);
     await waitFor(() => events.find((e) => e.cameraId === 'quay-1-onvif' && e.kind === 'motion' && !e.active), 'motion ended', 15_000);
+    // …and the whole chain ends in a motion tag on this camera (cameras/tags.ts), closed with the motion.
+    const tag = await waitFor(() => gw.ctx.tags.list({ cameraId: 'quay-1-onvif', types: ['motion'] }).find((x) => !x.open), 'motion tag closed', 15_000);
+    expect(Math.abs(tag.at - motion.at)).toBeLessThan(1000);
+    expect(tag.cameraIds).toEqual(['quay-1-onvif']);
 
     // The camera's clock set right: a re-check clears the alarm.
     sim.clockOffsetMs = 0;
