@@ -116,6 +116,31 @@ it('complaint → case with its clip → plays → export with progress → MP4 
   await ctx.close();
 }, 120_000);
 
+it('camera review: the day\'s timeline and tags (newest first); a tag plays from its time; a bookmark is added where the video is', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: base, timezoneId: 'Asia/Tokyo', locale: 'vi-VN' });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto('/');
+  await page.getByLabel(/Tên đăng nhập/).fill('chutich');
+  await page.getByLabel(/^Mật khẩu$/).fill('chairman-pw-1');
+  await page.getByRole('button', { name: 'Đăng nhập' }).click();
+  await page.getByRole('link', { name: 'Xem lại camera' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Xem lại camera quầy một cửa' }).waitFor();
+  const tags = page.getByTestId('review-tags');
+  await expect.poll(() => tags.locator('li').count()).toBeGreaterThanOrEqual(1);
+  expect(await tags.locator('li').first().getAttribute('data-type')).toBe('complaint');
+  await tags.locator('li').first().getByRole('button', { name: 'Xem' }).click();
+  const video = page.getByTestId('clip-video');
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout: 20_000, interval: 250 }).toBeGreaterThan(0.5);
+  await page.getByLabel('Ghi chú đánh dấu').fill('Người dân đứng chờ');
+  await page.getByRole('button', { name: 'Đánh dấu thời điểm này' }).click();
+  await expect.poll(() => tags.locator('li[data-type="bookmark"]').count(), { timeout: 10_000 }).toBe(1);
+  expect(t.gw.ctx.tags.list({ cameraId: 'quay-1', types: ['bookmark'] })[0]).toMatchObject({ note: 'Người dân đứng chờ', createdBy: 'chutich' });
+  expect(errors).toEqual([]);
+  await ctx.close();
+}, 60_000);
+
 it('an officer sees no complaint or review pages; typing the address lands back in the officer\'s own workspace', async () => {
   const ctx = await browser.newContext({ baseURL: base, locale: 'vi-VN' });
   const page = await ctx.newPage();

@@ -691,5 +691,8 @@ export const en: Record<MessageKey, string> = {
   'ev.review.hint': "Click the timeline to watch from that moment.",
   'ev.review.player': "Video",
   'ev.review.note': "Bookmark note",
+  'ev.review.tags': 'Tags of the day (newest first)',
+  'ev.review.noTags': 'No tags on this day.',
+  'ev.review.play': 'Play',
   'ev.review.bookmark': "Bookmark this moment",
 };

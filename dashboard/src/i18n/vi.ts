@@ -691,6 +691,9 @@ export const vi = {
   'ev.review.hint': "Bấm vào dòng thời gian để xem từ thời điểm đó.",
   'ev.review.player': "Video",
   'ev.review.note': "Ghi chú đánh dấu",
+  'ev.review.tags': 'Các mốc trong ngày (mới nhất trước)',
+  'ev.review.noTags': 'Không có mốc nào trong ngày này.',
+  'ev.review.play': 'Xem',
   'ev.review.bookmark': "Đánh dấu thời điểm này",
 } as const;
 

@@ -3,10 +3,10 @@
 // are capped at a few hours), and a bookmark marks the moment being watched.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { t } from '../i18n/index.js';
+import { t, type MessageKey } from '../i18n/index.js';
 import { fromZoneInput, toZoneInput } from '../format.js';
 import { ErrorText, Section, useData, useMutation } from '../components/ui.js';
-import { HlsView } from '../components/hls-view.js';
+import { HlsView, formatWallClock } from '../components/hls-view.js';
 import { TimelineBar, type Timeline } from '../components/timeline-bar.js';
 import '../styles/evidence.css';
 
@@ -39,6 +39,19 @@ export function ReviewPage() {
       </div>
       <ErrorText error={cameras.error || tl.error} />
       {tl.data && <Section title={t('ev.review.timeline')} id="review-tl"><TimelineBar data={tl.data} cursor={cursor} onSeek={setPlay} /><p class="muted">{t('ev.review.hint')}</p></Section>}
+      {tl.data && (
+        <Section title={t('ev.review.tags')} id="review-tags">
+          {!tl.data.tags.length && <p class="muted">{t('ev.review.noTags')}</p>}
+          <ul class="tag-list" data-testid="review-tags">
+            {[...tl.data.tags].sort((x, y) => Date.parse(y.at) - Date.parse(x.at)).map((tg) => (
+              <li key={tg.id} data-type={tg.type}>
+                <button type="button" class="btn" onClick={() => setPlay(Date.parse(tg.from))}>{t('ev.review.play')}</button>
+                <span><strong>{t(`ev.tag.${tg.type}` as MessageKey)}</strong> · {formatWallClock(Date.parse(tg.at))}{tg.note ? ` — ${tg.note}` : ''}</span>
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
       {src && play !== null && (
         <Section title={t('ev.review.player')} id="review-player">
           <HlsView key={src} src={src} startAt={(play - windowFrom) / 1000} onTime={setCursor} />
