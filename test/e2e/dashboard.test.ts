@@ -207,20 +207,23 @@ describe('dashboard in a real browser', () => {
     await ctx.close();
   });
 
-  it('chairman: own home page, no admin pages in the UI (redirected) and 403 from the API', async () => {
+  it('chairman: own workspace (complaints) and home page, no admin pages in the UI (redirected) and 403 from the API', async () => {
     const { ctx, page } = await newPage();
     await page.goto('/admin/users');
     await login(page, 'chutich', PASSWORDS.chairman);
-    // The remembered page is refused: back to the chairman's own workspace, with a notice.
-    await eventually(() => new URL(page.url()).pathname).toBe('/home');
+    // The remembered page is refused: back to the chairman's own workspace (the complaints), with a notice.
+    await eventually(() => new URL(page.url()).pathname).toBe('/cases');
     await eventually(() => page.getByRole('status').filter({ hasText: 'không có quyền' }).count()).toBe(1);
+    await page.getByRole('link', { name: 'Trang chính' }).click();
+    await eventually(() => new URL(page.url()).pathname).toBe('/home');
     const nav = await page.getByRole('navigation').textContent();
     expect(nav).toContain('Trang chính');
     for (const hidden of ['Người dùng', 'Quản lý thiết bị', 'Thôn, xóm', 'Loa các thôn']) expect(nav).not.toContain(hidden);
     await eventually(() => page.locator('li[data-zone="thon-3"] [data-testid="tile-speakers"]').textContent()).toBe('2/2 loa hoạt động');
     expect(await page.locator('main').textContent()).toContain('camera');
     await page.goto('/devices');
-    await eventually(() => new URL(page.url()).pathname).toBe('/home');
+    await eventually(() => new URL(page.url()).pathname).toBe('/cases');
+    await page.goto('/home');
     const api = await page.request.get('/api/users');
     expect(api.status()).toBe(403);
     expect((await api.json()).code).toBe('forbidden');

@@ -188,7 +188,7 @@ describe('officer workspace in a real browser', () => {
     await eventually(() => cp.locator('[data-testid="delivery-table"] tbody tr').count()).toBe(4);
     expect(await cp.getByTestId('cancel').count()).toBe(0);
     await cp.goto('/broadcasts/new');
-    await eventually(() => new URL(cp.url()).pathname).toBe('/home');
+    await eventually(() => new URL(cp.url()).pathname).toBe('/cases');
     await c.close();
   }, 240_000);
 
