@@ -111,9 +111,10 @@ describe('access control', () => {
     const routes = await collect();
     // Public: login, the health check and the dashboard's static files (they carry no data; see test/api-dashboard.test.ts),
     // and the devices' media download, whose signed expiring URL is its access check (see test/api-media.test.ts),
-    // and the one-time provisioning bundle link, signed and dead after one download (see test/provisioning.test.ts).
+    // and the one-time provisioning bundle link, signed and dead after one download (see test/provisioning.test.ts),
+    // and the devices' firmware download, signed and expiring like the media one (see test/firmware.test.ts).
     expect(routes.filter((r) => r.config?.public).map((r) => `${r.method} ${r.url}`).sort())
-      .toEqual(['GET /', 'GET /*', 'GET /assets/*', 'GET /healthz', 'GET /media/:file', 'GET /provision/:token', 'GET /stream/:file', 'POST /api/auth/login', 'POST /provision/:token']);
+      .toEqual(['GET /', 'GET /*', 'GET /assets/*', 'GET /fw/:file', 'GET /healthz', 'GET /media/:file', 'GET /provision/:token', 'GET /stream/:file', 'POST /api/auth/login', 'POST /provision/:token']);
     const guarded = routes.filter((r) => !r.config?.public);
     expect(guarded.length).toBeGreaterThanOrEqual(22);
     expect(guarded.map((r) => r.url)).toEqual(expect.arrayContaining(['/metrics', '/docs/', '/docs/json']));

@@ -49,6 +49,7 @@ import { CaseService } from './cameras/cases.js';
 import { RetentionService } from './cameras/retention.js';
 import { CoverageIndex } from './cameras/coverage.js';
 import { ExportService } from './cameras/exports.js';
+import { FirmwareStore } from './ota/images.js';
 import { RatingStore } from './ratings/store.js';
 
 export interface GatewayContext {
@@ -96,6 +97,8 @@ export interface GatewayContext {
   retention: RetentionService;
   /** Evidence exports (MP4 by stream copy + SHA-256 manifest), records in <exportDir>/exports.jsonl. */
   exports: ExportService;
+  /** Firmware images for OTA (<dataDir>/firmware, own small index). */
+  firmware: FirmwareStore;
   /** Per-hour coverage summaries of the recordings for long timelines (read-only, on ctx.segments). */
   coverage: CoverageIndex;
   /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
@@ -273,6 +276,7 @@ export class Gateway {
       onFreed: () => { for (const c of cameras.list()) cameraManager.recorder(c.id)?.retryNow(); },
     });
     const coverage = new CoverageIndex({ index: segments, now });
+    const firmware = await FirmwareStore.open(join(dataDir, 'firmware'), now);
     const exports = new ExportService({
       dir: settings.cameras.exportDir ? resolve(settings.cameras.exportDir) : join(dataDir, 'exports'),
       index: segments, ffmpeg, maxRangeMs: 2 * 3_600_000, log: log.child({ mod: 'exports' }), now,
@@ -291,7 +295,7 @@ export class Gateway {
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, firmware, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);

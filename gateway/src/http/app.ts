@@ -29,6 +29,7 @@ import caseRoutes from './routes/cases.js';
 import provisioningRoutes from './routes/provisioning.js';
 import ratingRoutes from './routes/ratings.js';
 import clipRoutes from './routes/clips.js';
+import firmwareRoutes from './routes/firmware.js';
 
 /**
  * Two validators: bodies are JSON and must be exactly right (no "5" for 5);
@@ -116,6 +117,8 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     await api.register(ratingRoutes, { ctx });
     // Recording review and evidence export (full paths inside: /api/cameras/:id/..., /api/recordings/..., /api/exports).
     await api.register(clipRoutes, { ctx });
+    // Firmware images and the devices' signed /fw/<sha256>.bin download (full paths inside).
+    await api.register(firmwareRoutes, { ctx });
     // Devices' signed downloads: public, the URL's signature is the check.
     await api.register(signedMediaRoutes, { ctx });
     // Last: its catch-all GET must not shadow anything (find-my-way prefers static and parametric routes anyway).

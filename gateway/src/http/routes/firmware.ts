@@ -1,0 +1,154 @@
+// Firmware images (admin, technician): upload with model, version and the
+// published SHA-256 (refused, naming body.sha256, when the bytes differ),
+// list, delete; and the devices' download, GET /fw/<sha256>.bin?exp=&sig=,
+// public like the media download because devices have no session: the
+// HMAC-signed, expiring URL is the check. Range is supported so a 4G speaker
+// resumes a broken download instead of starting over.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { GatewayContext } from '../../gateway.js';
+import type { Role } from '../../core/types.js';
+import type { MediaUrlSigner } from '../media-urls.js';
+import { FirmwareError, MODEL_PATTERN, VERSION_PATTERN } from '../../ota/images.js';
+import { ApiError } from '../plugins/errors.js';
+import { noContent, noQuery, responses } from '../schemas.js';
+import { parseRange } from './media.js';
+
+const ROLES: readonly Role[] = ['admin', 'technician'];
+/** Speaker firmware (OpenWrt sysupgrade images) is a few MB to a few tens of MB. */
+export const MAX_FIRMWARE_BYTES = 64 * 1024 * 1024;
+const SHA = '^[0-9a-f]{64}$';
+
+const imageOut = {
+  type: 'object', additionalProperties: false, required: ['sha256', 'model', 'version', 'bytes', 'uploadedBy', 'uploadedAt'],
+  properties: {
+    sha256: { type: 'string' }, model: { type: 'string' }, version: { type: 'string' }, bytes: { type: 'integer' },
+    uploadedBy: { type: 'string' }, uploadedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+const binary = { content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } as const;
+
+/** The devices' download path for an image; signed over "fw:<sha256>" so it can never stand for a media URL. */
+export function signFirmwareUrl(signer: MediaUrlSigner, sha256: string, ttlSeconds: number): { url: string; exp: number } {
+  const exp = Math.floor(Date.now() / 1000) + Math.max(1, Math.ceil(ttlSeconds));
+  return { url: `/fw/${sha256}.bin?exp=${exp}&sig=${signer.signature(`fw:${sha256}`, exp)}`, exp };
+}
+
+function apiError(err: unknown): unknown {
+  if (!(err instanceof FirmwareError)) return err;
+  const status = { invalid: 422, conflict: 409, not_found: 404, in_use: 409 }[err.code];
+  return new ApiError(status, err.code === 'invalid' ? 'validation' : err.code, `body.${err.field}: ${err.message}`, `body.${err.field}`);
+}
+
+export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
+  await app.register(multipart, { limits: { fileSize: MAX_FIRMWARE_BYTES, files: 1, fields: 4, fieldSize: 256, parts: 6, headerPairs: 100 } });
+  const tooBig = () => new ApiError(413, 'payload_too_large', `body.file: larger than ${MAX_FIRMWARE_BYTES / 1024 / 1024} MB`, 'body.file');
+
+  app.post('/api/firmware', {
+    config: { roles: ROLES, audit: 'firmware.upload' },
+    schema: {
+      summary: 'Upload a firmware image (multipart: model, version, sha256 as published, one file); refused unless the bytes hash to sha256',
+      tags: ['firmware'], consumes: ['multipart/form-data'], querystring: noQuery,
+      response: responses({ 200: imageOut, 201: imageOut }),
+    },
+  }, async (request, reply) => {
+    if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'body: must be multipart/form-data with model, version, sha256 and one "file"');
+    const announced = Number(request.headers['content-length']);
+    if (Number.isFinite(announced) && announced > MAX_FIRMWARE_BYTES + 64 * 1024) throw tooBig();
+    const tmpDir = join(ctx.firmware.dir, 'tmp');
+    await mkdir(tmpDir, { recursive: true });
+    const fields: Record<string, string> = {};
+    let tmp: string | null = null;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file') throw new ApiError(400, 'validation', `body.${part.fieldname.slice(0, 40)}: unexpected file field; send the image as "file"`, 'body.file');
+          tmp = join(tmpDir, `upload-${randomBytes(8).toString('hex')}`);
+          await pipeline(part.file, createWriteStream(tmp, { mode: 0o600 }));
+          if (part.file.truncated) throw tooBig();
+        } else if (['model', 'version', 'sha256'].includes(part.fieldname)) {
+          fields[part.fieldname] = String(part.value).trim();
+        } else {
+          throw new ApiError(400, 'validation', `body.${part.fieldname.slice(0, 40)}: is not an allowed field (model, version, sha256, file)`, `body.${part.fieldname.slice(0, 40)}`);
+        }
+      }
+      const checks: Array<[string, RegExp, string]> = [
+        ['model', new RegExp(MODEL_PATTERN), 'letters, digits, . _ - (e.g. LOA-4G-30W)'],
+        ['version', new RegExp(VERSION_PATTERN), 'a version like 1.4.2 or 2.0.0-rc.1'],
+        ['sha256', /^[0-9a-fA-F]{64}$/, '64 hex digits, as the vendor published it'],
+      ];
+      for (const [f, re, what] of checks) {
+        if (!fields[f] || !re.test(fields[f]!)) throw new ApiError(400, 'validation', `body.${f}: is required, ${what}`, `body.${f}`);
+      }
+      if (!tmp) throw new ApiError(400, 'validation', 'body.file: is required (the image)', 'body.file');
+      request.auditDetail = { model: fields.model, version: fields.version, sha256: fields.sha256 };
+      const r = await ctx.firmware.add(tmp, { model: fields.model!, version: fields.version!, sha256: fields.sha256! }, request.user!.username).catch((err: unknown) => { throw apiError(err); });
+      tmp = null;
+      request.auditTarget = r.image.sha256;
+      return await reply.code(r.duplicate ? 200 : 201).send(r.image);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooBig();
+      if (code === 'FST_FILES_LIMIT') throw new ApiError(413, 'payload_too_large', 'body.file: send one image per upload', 'body.file');
+      throw err;
+    } finally {
+      if (tmp) await unlink(tmp).catch(() => {});
+    }
+  });
+
+  app.get('/api/firmware', {
+    config: { roles: ROLES },
+    schema: { summary: 'Firmware images, newest first', tags: ['firmware'], querystring: noQuery, response: responses({ 200: { type: 'array', items: imageOut } }) },
+  }, async () => ctx.firmware.list());
+
+  app.delete<{ Params: { sha256: string } }>('/api/firmware/:sha256', {
+    config: { roles: ROLES, audit: 'firmware.delete' },
+    schema: {
+      summary: 'Delete an image', tags: ['firmware'], querystring: noQuery,
+      params: { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: SHA } } },
+      response: responses({ 204: noContent }),
+    },
+  }, async (request, reply) => {
+    await ctx.firmware.remove(request.params.sha256).catch((err: unknown) => {
+      if (err instanceof FirmwareError && err.code === 'not_found') throw new ApiError(404, 'not_found', `params.sha256: ${err.message}`, 'params.sha256');
+      throw apiError(err);
+    });
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: { file: string }; Querystring: { exp: number; sig: string } }>('/fw/:file', {
+    config: { public: true },
+    schema: {
+      summary: 'Device download of a firmware image by signed, expiring URL; Range supported', tags: ['firmware'], security: [],
+      params: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', pattern: '^[0-9a-f]{64}\\.bin$' } } },
+      querystring: {
+        type: 'object', additionalProperties: false, required: ['exp', 'sig'],
+        properties: { exp: { type: 'integer', minimum: 0, maximum: 1e11 }, sig: { type: 'string', pattern: SHA } },
+      },
+      response: responses({ 200: binary, 206: binary }),
+    },
+  }, async (request, reply) => {
+    const sha = request.params.file.slice(0, 64);
+    const { exp, sig } = request.query;
+    const check = ctx.mediaUrls.verify(`fw:${sha}`, exp, sig);
+    if (check === 'bad-signature') throw new ApiError(403, 'bad_signature', 'query.sig: does not match this image and expiry; ask the gateway for a new URL', 'query.sig');
+    if (check === 'expired') throw new ApiError(403, 'url_expired', `query.exp: the URL expired at ${new Date(exp * 1000).toISOString()}`, 'query.exp');
+    if (!ctx.firmware.get(sha)) throw new ApiError(404, 'not_found', `firmware ${sha} not found`);
+    const file = ctx.firmware.file(sha);
+    const { size } = await stat(file);
+    reply.type('application/octet-stream').header('accept-ranges', 'bytes').header('etag', `"${sha}"`).header('cache-control', 'no-store');
+    const range = parseRange(request.headers.range, size);
+    if (range === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${size}`);
+      throw new ApiError(416, 'range_not_satisfiable', `headers.range: must lie within the image's ${size} bytes`, 'headers.range');
+    }
+    if (!range) return reply.header('content-length', String(size)).code(200).send(createReadStream(file));
+    reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', String(range.end - range.start + 1));
+    return reply.code(206).send(createReadStream(file, { start: range.start, end: range.end }));
+  });
+}
