@@ -50,6 +50,8 @@ import { RetentionService } from './cameras/retention.js';
 import { CoverageIndex } from './cameras/coverage.js';
 import { ExportService } from './cameras/exports.js';
 import { FirmwareStore } from './ota/images.js';
+import { CampaignService } from './ota/campaigns.js';
+import { signFirmwareUrl } from './http/routes/firmware.js';
 import { RatingStore } from './ratings/store.js';
 
 export interface GatewayContext {
@@ -99,6 +101,8 @@ export interface GatewayContext {
   exports: ExportService;
   /** Firmware images for OTA (<dataDir>/firmware, own small index). */
   firmware: FirmwareStore;
+  /** Staged OTA campaigns (<dataDir>/ota, one file each). */
+  ota: CampaignService;
   /** Per-hour coverage summaries of the recordings for long timelines (read-only, on ctx.segments). */
   coverage: CoverageIndex;
   /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
@@ -277,6 +281,14 @@ export class Gateway {
     });
     const coverage = new CoverageIndex({ index: segments, now });
     const firmware = await FirmwareStore.open(join(dataDir, 'firmware'), now);
+    const ota = new CampaignService({
+      dir: join(dataDir, 'ota'), firmware, log: log.child({ mod: 'ota' }), now,
+      speakers: () => registry.devices({ type: 'speaker' }),
+      zoneExists: (id) => registry.zone(id) !== undefined,
+      send: (deviceId, params) => dispatcher.send(deviceId, 'ota', params),
+      // Long enough for a slow 4G download and a retry; a re-sent command carries the same URL.
+      signUrl: (sha) => signFirmwareUrl(mediaUrls, sha, 6 * 3600).url,
+    });
     const exports = new ExportService({
       dir: settings.cameras.exportDir ? resolve(settings.cameras.exportDir) : join(dataDir, 'exports'),
       index: segments, ffmpeg, maxRangeMs: 2 * 3_600_000, log: log.child({ mod: 'exports' }), now,
@@ -295,7 +307,7 @@ export class Gateway {
 
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, firmware, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, firmware, ota, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -310,6 +322,7 @@ export class Gateway {
     const timers: NodeJS.Timeout[] = [];
     const offs: Array<() => void> = [];
     const tagOffs: Array<() => void> = [];
+    const otaOffs: Array<() => void> = [];
     const ratingOffs: Array<() => void> = [];
     const LAG_RESOLUTION_MS = 10;
     const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
@@ -505,6 +518,18 @@ export class Gateway {
         name: 'retention',
         start: () => this.ctx.retention.start(),
         stop: () => this.ctx.retention.stop(),
+      },
+      {
+        // After the broker link and the dispatcher (it sends owed commands) and before http.
+        name: 'ota',
+        start: async () => {
+          await this.ctx.ota.start();
+          otaOffs.push(bus.on('device.state', (e) => { if (!e.retained) void this.ctx.ota.onReported(e.deviceId, e.fw).catch((err) => log.error({ err }, 'ota update failed')); }));
+        },
+        stop: () => {
+          for (const off of otaOffs.splice(0)) off();
+          this.ctx.ota.stop();
+        },
       },
       {
         // A running export is cancelled at stop (its half-written file removed; the record says why).

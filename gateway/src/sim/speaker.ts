@@ -20,6 +20,7 @@
 // events wait in an outbox until the broker has them (PUBACK), so an event that
 // happens while the link is down is published on reconnect, like firmware that
 // keeps them in flash.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -73,6 +74,8 @@ export interface SpeakerOptions {
   /** Prefetch acks `cache full` above this many cached bytes (default: no limit). */
   cacheLimitBytes?: number;
   ffmpegPath?: string;
+  /** OTA: ok (default) installs and reboots into the new version; fail-install acks a failure; never-back installs and never returns. */
+  ota?: 'ok' | 'fail-install' | 'never-back';
 }
 
 export interface SimCommand {
@@ -117,7 +120,7 @@ export interface SpeakerEvents {
   problem: [Error];
 }
 
-const SUPPORTED = new Set(['volume', 'test-tone', 'reboot', 'prefetch', 'play', 'stop', 'stream']);
+const SUPPORTED = new Set(['volume', 'test-tone', 'reboot', 'prefetch', 'play', 'stop', 'stream', 'ota']);
 /** Events kept while the link is down (flash); the oldest go first beyond this. */
 const OUTBOX_MAX = 1000;
 
@@ -289,8 +292,33 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   get fw(): string {
-    return this.o.fw ?? '1.4.2-sim';
+    return this.installedFw ?? this.o.fw ?? '1.4.2-sim';
   }
+
+  /** The version an OTA installed (flash): reported after the reboot. */
+  private installedFw: string | null = null;
+
+  /** OTA: download by the signed URL, check size and SHA-256, "install" (remember the version), ack, then reboot into it. */
+  private async ota(cmd: SimCommand): Promise<Result> {
+    const { url, sha256, bytes, version } = cmd as SimCommand & { url?: string; sha256?: string; bytes?: number; version?: string };
+    if (typeof url !== 'string' || typeof sha256 !== 'string' || typeof version !== 'string') return { ok: false, error: 'ota: url, sha256 and version are required' };
+    let body: Buffer;
+    try {
+      const base = this.o.httpUrl;
+      const res = await fetch(/^https?:\/\//i.test(url) ? url : new URL(url, base).toString());
+      if (!res.ok) return { ok: false, error: `download failed: HTTP ${res.status}` };
+      body = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      return { ok: false, error: `download failed: ${(err as Error).message}` };
+    }
+    const got = createHash('sha256').update(body).digest('hex');
+    if (got !== sha256 || (typeof bytes === 'number' && body.length !== bytes)) return { ok: false, error: 'sha256 mismatch' };
+    if (this.o.ota === 'fail-install') return { ok: false, error: 'install failed: flash write error (simulated)' };
+    this.pendingFw = version;
+    return { ok: true };
+  }
+
+  private pendingFw: string | null = null;
 
   get model(): string {
     return this.o.model ?? 'SIM-SPK-1';
@@ -454,10 +482,16 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
     this.executed.set(cmd.id, result);
     if (this.executed.size > REMEMBER_IDS) this.executed.delete(this.executed.keys().next().value as string);
     if (result instanceof Promise) {
-      // prefetch: the ack waits for the verified download.
+      // prefetch, ota: the ack waits for the verified download.
       void result.then((r) => {
         if (this.executed.get(cmd.id) === result) this.executed.set(cmd.id, r);
         this.ack(cmd.id, r.ok, r.error);
+        if (r.ok && cmd.type === 'ota' && this.pendingFw) {
+          this.installedFw = this.pendingFw;
+          this.pendingFw = null;
+          if (this.o.ota === 'never-back') void this.stop();
+          else this.reboot();
+        }
       });
       return;
     }
@@ -486,6 +520,8 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
         return this.player.stop(cmd);
       case 'stream':
         return this.player.stream(cmd);
+      case 'ota':
+        return this.ota(cmd);
       case 'test-tone': {
         const seconds = typeof cmd.seconds === 'number' && cmd.seconds > 0 && cmd.seconds <= 30 ? cmd.seconds : 3;
         const frequencyHz = typeof cmd.frequencyHz === 'number' ? cmd.frequencyHz : 1000;
