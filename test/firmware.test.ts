@@ -105,6 +105,42 @@ describe('firmware images', () => {
     expect(e.json().field).toBe('query.exp');
   });
 
+  it('campaigns over the API: created with per-device rows, bad input named, one at a time per model, pause/resume/abort, officer refused; an image in use is not deleted', async () => {
+    await t.gw.ctx.registry.createZone({ id: 'thon-1', name: 'Thôn 1', kind: 'thôn' });
+    for (const id of ['spk-ota-1', 'spk-ota-2']) await t.gw.ctx.registry.createDevice({ id, type: 'speaker', name: id, zoneId: 'thon-1', model: 'LOA-4G-30W', firmware: '1.4.2' });
+    const body = { sha256: sha, zones: ['thon-1'], canary: 1, batchSize: 0, maxFailureShare: 0.2, onlineTimeoutMinutes: 30 };
+    const bad: Array<[Record<string, unknown>, number, string]> = [
+      [{ ...body, maxFailureShare: 2 }, 400, 'body.maxFailureShare'],
+      [{ ...body, canary: 0 }, 400, 'body.canary'],
+      [{ ...body, sha256: 'e'.repeat(64) }, 422, 'body.sha256'],
+      [{ ...body, zones: ['thon-9'] }, 400, 'body.zones'],
+      [{ ...body, colour: 'red' }, 400, 'body.colour'],
+    ];
+    for (const [payload, status, field] of bad) {
+      const r = await t.call({ method: 'POST', url: '/api/ota/campaigns', cookie: admin, payload });
+      expect(r.statusCode, `${JSON.stringify(payload)} ${r.body}`).toBe(status);
+      expect(r.json().message).toContain(field);
+    }
+    expect((await t.call({ method: 'POST', url: '/api/ota/campaigns', cookie: officer, payload: body })).statusCode).toBe(403);
+    const r = await t.call({ method: 'POST', url: '/api/ota/campaigns', cookie: admin, payload: body });
+    expect(r.statusCode, r.body).toBe(201);
+    const c = r.json() as { id: string; state: string; counts: Record<string, number>; rows: Array<{ deviceId: string; stage: string }> };
+    // Offline speakers: the canary's command is owed (sent when it connects), the other waits for the canary.
+    expect(c).toMatchObject({ state: 'running', counts: { targets: 2, sent: 1, pending: 1 } });
+    expect(t.gw.ctx.dispatcher.owed('spk-ota-1').map((o) => o.type)).toEqual(['ota']);
+    expect((await t.call({ method: 'POST', url: '/api/ota/campaigns', cookie: admin, payload: body })).statusCode).toBe(409);
+    expect((await t.call({ method: 'DELETE', url: `/api/firmware/${sha}`, cookie: admin })).statusCode).toBe(409);
+    const p = await t.call({ method: 'POST', url: `/api/ota/campaigns/${c.id}/pause`, cookie: admin });
+    expect(p.json().state).toBe('paused');
+    expect((await t.call({ method: 'POST', url: `/api/ota/campaigns/${c.id}/pause`, cookie: admin })).statusCode).toBe(409);
+    expect((await t.call({ method: 'POST', url: `/api/ota/campaigns/${c.id}/resume`, cookie: admin })).json().state).toBe('running');
+    const a = await t.call({ method: 'POST', url: `/api/ota/campaigns/${c.id}/abort`, cookie: admin });
+    expect(a.json()).toMatchObject({ state: 'aborted', reason: 'aborted by a user' });
+    expect((await t.call({ method: 'GET', url: '/api/ota/campaigns', cookie: admin })).json().map((x: { id: string }) => x.id)).toEqual([c.id]);
+    const audit = (await t.gw.ctx.audit.read(100)).map((x) => x.action);
+    for (const act of ['ota.campaign.create', 'ota.campaign.pause', 'ota.campaign.resume', 'ota.campaign.abort']) expect(audit).toContain(act);
+  });
+
   it('deletes an image (file and index)', async () => {
     expect((await t.call({ method: 'DELETE', url: `/api/firmware/${sha}`, cookie: admin })).statusCode).toBe(204);
     expect(existsSync(t.gw.ctx.firmware.file(sha))).toBe(false);

@@ -28,8 +28,9 @@ import { CamerasPage } from './pages/cameras.js';
 import { RatingsPage } from './pages/ratings.js';
 import { CasePage, CasesPage } from './pages/complaints.js';
 import { ReviewPage } from './pages/review.js';
+import { FirmwarePage } from './pages/firmware.js';
 
-type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users' | 'ratings' | 'cases' | 'review';
+type PageId = 'home' | 'compose' | 'broadcasts' | 'schedule' | 'scheduleReport' | 'scheduleItem' | 'library' | 'devices' | 'alarms' | 'zones' | 'adminDevices' | 'cameras' | 'users' | 'ratings' | 'cases' | 'review' | 'firmware';
 
 /** Pages per role, mirroring the API's route roles (devices: admin/technician/officer; users: admin...). */
 const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> = {
@@ -51,8 +52,9 @@ const PAGES: Record<PageId, { path: string; label: MessageKey; roles: Role[] }> 
   /** Recordings of citizens: the chairman and the admin only (as the API). */
   cases: { path: '/cases', label: 'nav.cases', roles: ['chairman', 'admin'] },
   review: { path: '/review', label: 'nav.review', roles: ['chairman', 'admin'] },
+  firmware: { path: '/admin/firmware', label: 'nav.firmware', roles: ['admin', 'technician'] },
 };
-const NAV_ORDER: PageId[] = ['cases', 'review', 'home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'ratings', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'users'];
+const NAV_ORDER: PageId[] = ['cases', 'review', 'home', 'compose', 'broadcasts', 'schedule', 'scheduleReport', 'library', 'ratings', 'devices', 'alarms', 'zones', 'adminDevices', 'cameras', 'firmware', 'users'];
 
 export function landing(role: Role): string {
   if (role === 'officer') return PAGES.compose.path;
@@ -167,6 +169,7 @@ export function App() {
       ratings: () => <RatingsPage role={role} />,
       cases: () => <CasesPage />,
       review: () => <ReviewPage />,
+      firmware: () => <FirmwarePage />,
     }[m.page]();
   }
 

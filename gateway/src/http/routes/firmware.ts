@@ -15,6 +15,7 @@ import type { GatewayContext } from '../../gateway.js';
 import type { Role } from '../../core/types.js';
 import type { MediaUrlSigner } from '../media-urls.js';
 import { FirmwareError, MODEL_PATTERN, VERSION_PATTERN } from '../../ota/images.js';
+import { CampaignError, type Campaign } from '../../ota/campaigns.js';
 import { ApiError } from '../plugins/errors.js';
 import { noContent, noQuery, responses } from '../schemas.js';
 import { parseRange } from './media.js';
@@ -114,12 +115,103 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
       response: responses({ 204: noContent }),
     },
   }, async (request, reply) => {
+    const using = ctx.ota.list().find((c) => c.sha256 === request.params.sha256 && (c.state === 'running' || c.state === 'paused'));
+    if (using) throw new ApiError(409, 'in_use', `params.sha256: campaign ${using.id} (${using.state}) uses this image; finish or abort it first`, 'params.sha256');
     await ctx.firmware.remove(request.params.sha256).catch((err: unknown) => {
       if (err instanceof FirmwareError && err.code === 'not_found') throw new ApiError(404, 'not_found', `params.sha256: ${err.message}`, 'params.sha256');
       throw apiError(err);
     });
     return reply.code(204).send();
   });
+
+  // --- campaigns ---------------------------------------------------------------
+  const campaignError = (err: unknown) => {
+    if (!(err instanceof CampaignError)) return err;
+    const status = { invalid: 400, not_found: err.field === 'id' ? 404 : 422, conflict: 409 }[err.code];
+    const field = err.field === 'id' ? 'params.id' : err.field === 'state' ? 'campaign.state' : `body.${err.field}`;
+    return new ApiError(status, err.code === 'invalid' ? 'validation' : err.code, `${field}: ${err.message}`, field);
+  };
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const view = (c: Campaign) => {
+    const count = (st: string) => c.rows.filter((r) => r.stage === st).length;
+    return {
+      id: c.id, sha256: c.sha256, model: c.model, version: c.version, zones: c.zones, canary: c.canary, batchSize: c.batchSize,
+      maxFailureShare: c.maxFailureShare, onlineTimeoutMinutes: c.onlineTimeoutMs / 60_000, state: c.state, reason: c.reason, wave: c.wave,
+      createdBy: c.createdBy, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt),
+      counts: { targets: c.rows.length, pending: count('pending'), sent: count('sent'), installing: count('installing'), done: count('done'), failed: count('failed'), timedOut: count('timed-out'), skipped: count('skipped') },
+      rows: c.rows.map((r) => ({ deviceId: r.deviceId, zoneId: r.zoneId, stage: r.stage, wave: r.wave, error: r.error, sentAt: iso(r.sentAt), finishedAt: iso(r.finishedAt) })),
+    };
+  };
+  const nullableIso = { type: ['string', 'null'], format: 'date-time' } as const;
+  const campaignOut = {
+    type: 'object', additionalProperties: false,
+    required: ['id', 'sha256', 'model', 'version', 'zones', 'canary', 'batchSize', 'maxFailureShare', 'onlineTimeoutMinutes', 'state', 'reason', 'wave', 'createdBy', 'createdAt', 'updatedAt', 'counts', 'rows'],
+    properties: {
+      id: { type: 'string' }, sha256: { type: 'string' }, model: { type: 'string' }, version: { type: 'string' },
+      zones: { type: ['array', 'null'], items: { type: 'string' } }, canary: { type: 'integer' }, batchSize: { type: 'integer' },
+      maxFailureShare: { type: 'number' }, onlineTimeoutMinutes: { type: 'number' },
+      state: { type: 'string', enum: ['running', 'paused', 'aborted', 'done'] }, reason: { type: ['string', 'null'] }, wave: { type: 'integer' },
+      createdBy: { type: 'string' }, createdAt: nullableIso, updatedAt: nullableIso,
+      counts: { type: 'object', additionalProperties: { type: 'integer' } },
+      rows: {
+        type: 'array',
+        items: {
+          type: 'object', additionalProperties: false, required: ['deviceId', 'zoneId', 'stage', 'wave', 'error', 'sentAt', 'finishedAt'],
+          properties: {
+            deviceId: { type: 'string' }, zoneId: { type: ['string', 'null'] }, stage: { type: 'string' }, wave: { type: ['integer', 'null'] },
+            error: { type: ['string', 'null'] }, sentAt: nullableIso, finishedAt: nullableIso,
+          },
+        },
+      },
+    },
+  } as const;
+  const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
+
+  app.post<{ Body: { sha256: string; zones?: string[]; canary: number; batchSize?: number; maxFailureShare: number; onlineTimeoutMinutes: number } }>('/api/ota/campaigns', {
+    config: { roles: ROLES, audit: 'ota.campaign.create' },
+    schema: {
+      summary: 'Start a staged rollout of an image to its model\'s speakers (all hamlets, or those listed): canary wave, then batches, with a health gate',
+      tags: ['firmware'], querystring: noQuery,
+      body: {
+        type: 'object', additionalProperties: false, required: ['sha256', 'canary', 'maxFailureShare', 'onlineTimeoutMinutes'],
+        properties: {
+          sha256: { type: 'string', pattern: SHA },
+          zones: { type: 'array', maxItems: 200, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 } },
+          canary: { type: 'integer', minimum: 1, maximum: 1000, description: 'devices in the first wave' },
+          batchSize: { type: 'integer', minimum: 0, maximum: 100000, description: 'devices per later wave; 0: all the rest at once' },
+          maxFailureShare: { type: 'number', minimum: 0, maximum: 1, description: 'stop when more than this share of the devices tried failed or did not come back' },
+          onlineTimeoutMinutes: { type: 'number', minimum: 1, maximum: 1440, description: 'a device not back on the new version by then counts as failed' },
+        },
+      },
+      response: responses({ 201: campaignOut }),
+    },
+  }, async (request, reply) => {
+    const c = await ctx.ota.create(request.body, request.user!.username).catch((err: unknown) => { throw campaignError(err); });
+    request.auditTarget = c.id;
+    request.auditDetail = { sha256: c.sha256, model: c.model, version: c.version, zones: c.zones, targets: c.rows.length };
+    return reply.code(201).send(view(c));
+  });
+
+  app.get('/api/ota/campaigns', {
+    config: { roles: ROLES },
+    schema: { summary: 'OTA campaigns, newest first, with per-device rows', tags: ['firmware'], querystring: noQuery, response: responses({ 200: { type: 'array', items: campaignOut } }) },
+  }, async () => ctx.ota.list().map(view));
+
+  app.get<{ Params: { id: string } }>('/api/ota/campaigns/:id', {
+    config: { roles: ROLES },
+    schema: { summary: 'One campaign', tags: ['firmware'], params: idParams, querystring: noQuery, response: responses({ 200: campaignOut }) },
+  }, async (request) => {
+    const c = ctx.ota.get(request.params.id);
+    if (!c) throw new ApiError(404, 'not_found', `params.id: campaign ${request.params.id} not found`, 'params.id');
+    return view(c);
+  });
+
+  for (const action of ['pause', 'resume', 'abort'] as const) {
+    app.post<{ Params: { id: string } }>(`/api/ota/campaigns/:id/${action}`, {
+      config: { roles: ROLES, audit: `ota.campaign.${action}` },
+      schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} a campaign`, tags: ['firmware'], params: idParams, querystring: noQuery, response: responses({ 200: campaignOut }) },
+    }, async (request) => view(await ctx.ota[action](request.params.id).catch((err: unknown) => { throw campaignError(err); })));
+  }
 
   app.get<{ Params: { file: string }; Querystring: { exp: number; sig: string } }>('/fw/:file', {
     config: { public: true },
