@@ -13,6 +13,7 @@ import { presets } from '../gateway/src/ffmpeg/presets.js';
 import { provisionInProcess } from '../gateway/src/sim/provision.js';
 import type { FleetCredential } from '../gateway/src/sim/fleet.js';
 import { startSimGateway, until, type SimTestGateway } from './helpers/sim-gateway.js';
+import { createHash, randomBytes } from 'node:crypto';
 
 const AGENT = join(import.meta.dirname, '..', 'firmware-config', 'agent', 'speaker-agent.sh');
 
@@ -41,7 +42,7 @@ async function startAgent(c: FleetCredential, extra: Record<string, string> = {}
   await writeFile(conf, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
   let out = '';
   // Its own process group: the agent is stopped like an init system does, by signalling the group.
-  const proc = spawn('/bin/sh', [AGENT, conf], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('/bin/sh', [AGENT, conf], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENT_DEBUG: '1' } });
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const a = { proc, stateDir, log: () => out };
@@ -184,5 +185,37 @@ describe('reference speaker agent (POSIX sh + mosquitto clients + curl + ffmpeg)
     t.gw.ctx.broker!.disconnect(c.id);
     const bc = await t.gw.ctx.broadcasts.create({ source: { kind: 'media', mediaId: short }, target: { devices: [c.id] }, playAt: Date.now() + 4000 }, 'test');
     expect((await final(bc.id, 40_000)).status, a.log()).toBe('done');
+  }, 60_000);
+
+  it('OTA: a campaign upgrades it for real (download, SHA-256, swap, restart, new version reported); an image whose SHA-256 does not match is refused and the old version stays', async () => {
+    await t.gw.ctx.registry.createZone({ id: 'thon-ota', name: 'Thôn OTA', kind: 'thôn' });
+    const { secret } = await t.gw.ctx.registry.createDevice({ id: 'spk-agent-ota', type: 'speaker', name: 'agent ota', zoneId: 'thon-ota', model: 'LOA-SH-1', firmware: '1.0.0-agent' });
+    const c = { id: 'spk-agent-ota', secret, zoneId: 'thon-ota' } as FleetCredential;
+    const a = await startAgent(c);
+    await online(c.id);
+    const acks: Array<{ id: string; ok: boolean; error?: string }> = [];
+    const off = t.gw.ctx.bus.on('device.ack', (e) => { if (e.deviceId === c.id) acks.push({ id: e.id, ok: e.ok, error: e.error }); });
+    // A tampered image: the bytes served are not the ones the command names.
+    const data = randomBytes(120_000);
+    const sha = createHash('sha256').update(data).digest('hex');
+    const tmp = join(dir, 'agent-fw.bin');
+    await writeFile(tmp, data);
+    await t.gw.ctx.firmware.add(tmp, { model: 'LOA-SH-1', version: '1.1.0', sha256: sha }, 'test');
+    const { signFirmwareUrl } = await import('../gateway/src/http/routes/firmware.js');
+    const url = signFirmwareUrl(t.gw.ctx.mediaUrls, sha, 600).url;
+    await t.gw.ctx.link.publish(t.gw.ctx.topics.deviceCmd(c.id), JSON.stringify({ id: 'ota-bad', type: 'ota', url, sha256: 'a'.repeat(64), bytes: data.length, version: '9.9.9' }), { qos: 1 });
+    await until(() => acks.find((x) => x.id === 'ota-bad'), 'ack of the bad image', 15_000);
+    expect(acks.find((x) => x.id === 'ota-bad')).toMatchObject({ ok: false, error: 'sha256 mismatch' });
+    expect(t.gw.ctx.registry.device(c.id)!.firmware).toBe('1.0.0-agent');
+    // The campaign: one speaker, canary 1.
+    const camp = await t.gw.ctx.ota.create({ sha256: sha, zones: ['thon-ota'], canary: 1, maxFailureShare: 0, onlineTimeoutMinutes: 1 }, 'test');
+    const end = await until(() => { const x = t.gw.ctx.ota.get(camp.id)!; return x.state !== 'running' && x; }, 'campaign finished', 30_000).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(t.gw.ctx.ota.get(camp.id)!.rows)} reg=${t.gw.ctx.registry.device(c.id)!.firmware} tel=${t.gw.ctx.presence.get(c.id)?.telemetry?.fw} ${a.log()}`); });
+    expect(end.state, a.log()).toBe('done');
+    expect(end.rows.map((r) => r.stage)).toEqual(['done']);
+    expect(t.gw.ctx.registry.device(c.id)!.firmware).toBe('1.1.0');
+    await until(() => t.gw.ctx.presence.get(c.id)?.telemetry?.fw === '1.1.0', 'telemetry on 1.1.0', 10_000);
+    expect(await readFile(join(a.stateDir, 'state', 'firmware', 'current'), 'utf8')).toBe('1.1.0\n');
+    expect((await readFile(join(a.stateDir, 'state', 'firmware', '1.1.0.bin'))).equals(data)).toBe(true);
+    off();
   }, 60_000);
 });

@@ -41,6 +41,9 @@ done
 case "$DEVICE_ID" in spk-*) ;; *) echo "speaker-agent: DEVICE_ID must start with spk-" >&2; exit 2 ;; esac
 case "$PLAYER" in mpg123|ffplay|null|file) ;; *) echo "speaker-agent: PLAYER must be mpg123, ffplay, null or file" >&2; exit 2 ;; esac
 
+# The installed firmware's version (an OTA swapped it in) wins over the config's.
+[ -s "$STATE_DIR/firmware/current" ] && FW_VERSION=$(cat "$STATE_DIR/firmware/current")
+
 T="$TOPIC_ROOT/dev/$DEVICE_ID"
 Q="$STATE_DIR/queue" C="$STATE_DIR/cache" O="$STATE_DIR/outbox" D="$STATE_DIR/done"
 mkdir -p "$Q" "$C" "$O" "$D" "$STATE_DIR/mqtt" "$STATE_DIR/tmp" || exit 1
@@ -147,6 +150,32 @@ prefetch() { # id bid url sha bytes playAt validUntil prio volume
   fi
   enqueue "$bid" "$6" "$7" "$8" "$sha" "$9" file
   ack "$id" true
+}
+
+# ota: download the image (resumable), check size and SHA-256, install it by
+# swapping files (the previous one kept for a rollback), ack, then reboot
+# into it; the new version is announced in state and telemetry after the
+# restart. A real box would write the image with sysupgrade here.
+ota() { # id url sha bytes version
+  id=$1 url=$2 sha=$3 bytes=$4 version=$5
+  case "$url" in http://*|https://*) full=$url ;; /*) full="$MEDIA_BASE_URL$url" ;; *) ack "$id" false "download failed: bad url"; return ;; esac
+  case "$version" in ''|*[!0-9A-Za-z.+-]*) ack "$id" false "bad version"; return ;; esac
+  mkdir -p "$STATE_DIR/firmware"
+  tmp="$STATE_DIR/tmp/fw-$sha.part"
+  if ! curl -fsS --connect-timeout 10 --max-time 1800 -C - -o "$tmp" "$full" 2>"$STATE_DIR/tmp/fw.err"; then
+    ack "$id" false "download failed: $(head -c 200 "$STATE_DIR/tmp/fw.err")"; rm -f "$tmp"; return
+  fi
+  got=$(sha256sum "$tmp" | cut -d' ' -f1)
+  size=$(wc -c < "$tmp" | tr -d ' ')
+  if [ "$got" != "$sha" ] || [ "$size" != "$bytes" ]; then rm -f "$tmp"; ack "$id" false "sha256 mismatch"; return; fi
+  mv "$tmp" "$STATE_DIR/firmware/$version.bin"
+  [ -s "$STATE_DIR/firmware/current" ] && cp "$STATE_DIR/firmware/current" "$STATE_DIR/firmware/previous"
+  printf '%s\n' "$version" > "$STATE_DIR/firmware/.current" && mv "$STATE_DIR/firmware/.current" "$STATE_DIR/firmware/current"
+  ack "$id" true
+  log "installed firmware $version; rebooting into it"
+  touch "$STATE_DIR/reboot"
+  # The command loop sleeps in mosquitto_sub: end the session so it sees the flag now.
+  pkill -P $$ mosquitto_sub 2>/dev/null
 }
 
 prio_num() { case "$1" in emergency) echo 3 ;; priority) echo 2 ;; *) echo 1 ;; esac; }
@@ -257,7 +286,7 @@ heartbeat() {
 
 # --- commands ------------------------------------------------------------------
 handle() { # one command JSON line
-  vars=$(printf '%s\n' "$1" | jq -r '@sh "c_id=\(.id // "") c_type=\(.type // "") c_level=\(.level // "") c_seconds=\(.seconds // 1) c_hz=\(.frequencyHz // 440) c_bid=\(.broadcastId // "") c_url=\(.url // "") c_sha=\(.sha256 // "") c_bytes=\(.bytes // "") c_at=\(.playAt // 0) c_valid=\(.validUntil // 0) c_prio=\(.priority // "normal") c_vol=\(.volume // "") c_until=\(.until // 0)"' 2>/dev/null) ||
+  vars=$(printf '%s\n' "$1" | jq -r '@sh "c_id=\(.id // "") c_type=\(.type // "") c_level=\(.level // "") c_seconds=\(.seconds // 1) c_hz=\(.frequencyHz // 440) c_bid=\(.broadcastId // "") c_url=\(.url // "") c_sha=\(.sha256 // "") c_bytes=\(.bytes // "") c_at=\(.playAt // 0) c_valid=\(.validUntil // 0) c_prio=\(.priority // "normal") c_vol=\(.volume // "") c_until=\(.until // 0) c_version=\(.version // "")"' 2>/dev/null) ||
     { log "dropped a command that is not JSON"; return; }
   eval "$vars"
   # Ids and broadcast ids become file names: plain characters only.
@@ -289,6 +318,10 @@ handle() { # one command JSON line
       enqueue "$c_bid" "$c_at" "${c_until:-0}" "$c_prio" - "$c_vol" stream; ack "$c_id" true ;;
     reboot)
       ack "$c_id" true; log "reboot requested"; touch "$STATE_DIR/reboot" ;;
+    ota)
+      [ -n "$c_sha" ] && [ -n "$c_version" ] || { ack "$c_id" false "ota: sha256 and version are required"; return; }
+      touch "$D/$c_id.busy"
+      ( ota "$c_id" "$c_url" "$c_sha" "$c_bytes" "$c_version"; rm -f "$D/$c_id.busy" ) & ;;
     *)
       ack "$c_id" false "unsupported command: $c_type" ;;
   esac
@@ -309,6 +342,8 @@ scheduler & CHILDREN="$CHILDREN $!"
 heartbeat & CHILDREN="$CHILDREN $!"
 event '{"type":"boot"}'
 
+LINEBUF=
+command -v stdbuf >/dev/null 2>&1 && LINEBUF="stdbuf -oL"
 backoff=1
 while :; do
   rm -f "$STATE_DIR/reboot"
@@ -316,15 +351,22 @@ while :; do
   state=$(jq -nc --arg fw "$FW_VERSION" --arg m "$MODEL" '{online: true, fw: $fw, model: $m}')
   # -d prints "received SUBACK": the moment to announce ourselves, after
   # subscribing, as the contract orders (the gateway then re-sends what we owe).
+  [ -n "${AGENT_DEBUG:-}" ] && log "session: connecting"
   set -- -t "$T/cmd"
   [ -n "$ZONE_ID" ] && set -- "$@" -t "$TOPIC_ROOT/zone/$ZONE_ID/cmd"
-  mosquitto_sub -d -i "$DEVICE_ID" -q 1 "$@" \
+  # mosquitto_sub flushes stdout after a message, not after its -d lines: with
+  # no command waiting, "received SUBACK" would sit in its buffer and the
+  # state would never go out. Line-buffer it where stdbuf exists (GNU); else
+  # (busybox) announce the state shortly after connecting.
+  if [ -n "$LINEBUF" ]; then set -- $LINEBUF mosquitto_sub "$@"; else set -- mosquitto_sub "$@"; ( sleep 2; pub state "$state" retain ) & fi
+  "$@" -d -i "$DEVICE_ID" -q 1 \
     --will-topic "$T/state" --will-payload '{"online":false}' --will-qos 1 --will-retain 2>&1 |
   while IFS= read -r line; do
     case "$line" in
       '{'*) handle "$line" ;;
       *'received SUBACK'*) pub state "$state" retain; flush_outbox & ;;
       *'Connection error'*|*'Error:'*|*'rror'*) log "mqtt: $line" ;;
+      *) [ -n "${AGENT_DEBUG:-}" ] && log "mqtt: $line" ;;
     esac
     [ -f "$STATE_DIR/reboot" ] && { pkill -P $$ mosquitto_sub 2>/dev/null; break; }
   done
