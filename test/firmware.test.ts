@@ -112,6 +112,8 @@ describe('firmware images', () => {
     const bad: Array<[Record<string, unknown>, number, string]> = [
       [{ ...body, maxFailureShare: 2 }, 400, 'body.maxFailureShare'],
       [{ ...body, canary: 0 }, 400, 'body.canary'],
+      [{ ...body, canaryPercent: 10 }, 400, 'body.canary'],
+      [{ ...body, canaryPercent: 0 }, 400, 'body.canaryPercent'],
       [{ ...body, sha256: 'e'.repeat(64) }, 422, 'body.sha256'],
       [{ ...body, zones: ['thon-9'] }, 400, 'body.zones'],
       [{ ...body, colour: 'red' }, 400, 'body.colour'],

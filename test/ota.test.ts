@@ -103,9 +103,23 @@ describe('staged OTA', () => {
     expect(resumed.reason).toMatch(/health gate: 1 of 1/);
   }, 40_000);
 
+  it('a canary given as a percentage: 34 % of three speakers is two in the first wave', async () => {
+    const sha = await image('2.3.0');
+    const ids = creds.filter((c) => c.zoneId === 'thon-1').map((c) => c.id).sort();
+    await speakers(ids);
+    const c = await t.gw.ctx.ota.create({ sha256: sha, zones: ['thon-1'], canaryPercent: 34, maxFailureShare: 0.2, onlineTimeoutMinutes: 1 }, 'test');
+    expect(c.canary).toBe(2);
+    const done = await final(c.id);
+    expect(done.rows.map((r) => r.wave)).toEqual([0, 0, 1]);
+    expect(done.state).toBe('done');
+  }, 40_000);
+
   it('bad input: unknown image, unknown hamlet, no speaker of that model; a second running campaign for the model is refused', async () => {
     const err = (p: Promise<unknown>) => p.then(() => null, (e: CampaignError) => [e.code, e.field]);
     expect(await err(t.gw.ctx.ota.create({ sha256: 'f'.repeat(64), canary: 1, maxFailureShare: 0.2, onlineTimeoutMinutes: 5 }, 'x'))).toEqual(['not_found', 'sha256']);
+    const any = await image('3.0.1');
+    expect(await err(t.gw.ctx.ota.create({ sha256: any, canary: 1, canaryPercent: 10, maxFailureShare: 0.2, onlineTimeoutMinutes: 5 }, 'x'))).toEqual(['invalid', 'canary']);
+    expect(await err(t.gw.ctx.ota.create({ sha256: any, maxFailureShare: 0.2, onlineTimeoutMinutes: 5 }, 'x'))).toEqual(['invalid', 'canary']);
     const sha = await image('3.0.0');
     expect(await err(t.gw.ctx.ota.create({ sha256: sha, zones: ['thon-99'], canary: 1, maxFailureShare: 0.2, onlineTimeoutMinutes: 5 }, 'x'))).toEqual(['invalid', 'zones']);
     const other = await image('1.0.0', 'LOA-KHAC');

@@ -17,6 +17,9 @@ interface Campaign {
 }
 interface Zone { id: string; name: string }
 
+/** A device's way through an update, as steps of its progress bar (the text says which). */
+const STAGE_STEP: Record<string, number> = { pending: 0, sent: 1, installing: 2, done: 3, skipped: 3, failed: 3, 'timed-out': 3 };
+
 export function FirmwarePage() {
   const images = useData(() => api<Image[]>('/api/firmware'), []);
   const campaigns = useData(() => api<Campaign[]>('/api/ota/campaigns'), []);
@@ -103,7 +106,13 @@ function CampaignCard({ c, onChanged }: { c: Campaign; onChanged: () => void }) 
       {confirm && <Confirm message={t('ota.abortConfirm')} confirmLabel={t('ota.abort')} danger onCancel={() => setConfirm(false)} onConfirm={() => { setConfirm(false); act('abort'); }} />}
       <ErrorText error={m.err} />
       <table class="table"><thead><tr><th>{t('ota.device')}</th><th>{t('ota.stage')}</th><th>{t('ota.error')}</th></tr></thead>
-        <tbody>{c.rows.map((r) => <tr key={r.deviceId} data-stage={r.stage}><td>{r.deviceId}</td><td>{t(`ota.stage.${r.stage}` as MessageKey)}</td><td>{r.error ?? ''}</td></tr>)}</tbody>
+        <tbody>{c.rows.map((r) => (
+          <tr key={r.deviceId} data-stage={r.stage}>
+            <td>{r.deviceId}</td>
+            <td><progress max={3} value={STAGE_STEP[r.stage] ?? 0} aria-hidden="true" /> {t(`ota.stage.${r.stage}` as MessageKey)}</td>
+            <td>{r.error ?? ''}</td>
+          </tr>
+        ))}</tbody>
       </table>
     </article>
   );

@@ -38,7 +38,8 @@ export interface Campaign {
   rows: CampaignRow[];
 }
 
-export interface CampaignInput { sha256: string; zones?: string[]; canary: number; batchSize?: number; maxFailureShare: number; onlineTimeoutMinutes: number }
+/** canary: a count, or canaryPercent of the devices to update (rounded up, at least 1). */
+export interface CampaignInput { sha256: string; zones?: string[]; canary?: number; canaryPercent?: number; batchSize?: number; maxFailureShare: number; onlineTimeoutMinutes: number }
 
 export class CampaignError extends Error {
   constructor(readonly code: 'invalid' | 'not_found' | 'conflict', readonly field: string, message: string) {
@@ -109,10 +110,13 @@ export class CampaignService {
     }
     const targets = this.o.speakers().filter((d) => d.model === image.model && (!input.zones?.length || (d.zoneId !== null && input.zones.includes(d.zoneId))));
     if (!targets.length) throw new CampaignError('invalid', 'zones', `no ${image.model} speaker in ${input.zones?.length ? input.zones.join(', ') : 'any hamlet'}`);
+    if ((input.canary === undefined) === (input.canaryPercent === undefined)) throw new CampaignError('invalid', 'canary', 'give either canary (a count) or canaryPercent');
+    const toUpdate = targets.filter((d) => d.firmware !== image.version).length;
+    const canary = input.canary ?? Math.max(1, Math.ceil((toUpdate * input.canaryPercent!) / 100));
     const now = this.now();
     const c: Campaign = {
       id: randomUUID(), sha256: image.sha256, model: image.model, version: image.version, zones: input.zones?.length ? [...input.zones] : null,
-      canary: input.canary, batchSize: input.batchSize ?? 0, maxFailureShare: input.maxFailureShare, onlineTimeoutMs: input.onlineTimeoutMinutes * 60_000,
+      canary, batchSize: input.batchSize ?? 0, maxFailureShare: input.maxFailureShare, onlineTimeoutMs: input.onlineTimeoutMinutes * 60_000,
       state: 'running', reason: null, wave: 0, createdBy: by, createdAt: now, updatedAt: now,
       rows: targets.sort((a, b) => a.id.localeCompare(b.id)).map((d) => ({
         deviceId: d.id, zoneId: d.zoneId, stage: d.firmware === image.version ? 'skipped' : 'pending', wave: null, error: null, sentAt: null, finishedAt: null,

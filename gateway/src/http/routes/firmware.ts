@@ -167,17 +167,18 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
   } as const;
   const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
 
-  app.post<{ Body: { sha256: string; zones?: string[]; canary: number; batchSize?: number; maxFailureShare: number; onlineTimeoutMinutes: number } }>('/api/ota/campaigns', {
+  app.post<{ Body: { sha256: string; zones?: string[]; canary?: number; canaryPercent?: number; batchSize?: number; maxFailureShare: number; onlineTimeoutMinutes: number } }>('/api/ota/campaigns', {
     config: { roles: ROLES, audit: 'ota.campaign.create' },
     schema: {
       summary: 'Start a staged rollout of an image to its model\'s speakers (all hamlets, or those listed): canary wave, then batches, with a health gate',
       tags: ['firmware'], querystring: noQuery,
       body: {
-        type: 'object', additionalProperties: false, required: ['sha256', 'canary', 'maxFailureShare', 'onlineTimeoutMinutes'],
+        type: 'object', additionalProperties: false, required: ['sha256', 'maxFailureShare', 'onlineTimeoutMinutes'],
         properties: {
           sha256: { type: 'string', pattern: SHA },
           zones: { type: 'array', maxItems: 200, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 } },
-          canary: { type: 'integer', minimum: 1, maximum: 1000, description: 'devices in the first wave' },
+          canary: { type: 'integer', minimum: 1, maximum: 1000, description: 'devices in the first wave (or canaryPercent)' },
+          canaryPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100, description: 'share of the devices to update in the first wave, rounded up' },
           batchSize: { type: 'integer', minimum: 0, maximum: 100000, description: 'devices per later wave; 0: all the rest at once' },
           maxFailureShare: { type: 'number', minimum: 0, maximum: 1, description: 'stop when more than this share of the devices tried failed or did not come back' },
           onlineTimeoutMinutes: { type: 'number', minimum: 1, maximum: 1440, description: 'a device not back on the new version by then counts as failed' },
