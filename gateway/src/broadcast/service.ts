@@ -526,7 +526,11 @@ export class BroadcastService {
 
   private async maybeFinish(b: Broadcast): Promise<void> {
     if (!this.o.store.deliveries(b.id)) return;
-    const c = this.counts.get(b.id)!;
+    // No counts: another caller has finished it (or is finishing it) while its
+    // delivery rows are still being closed — a late ack or proof of play then
+    // has nothing left to decide. Seen once as an unhandled TypeError in CI.
+    const c = this.counts.get(b.id);
+    if (!c) return;
     if (b.status === 'cancelled') {
       const owed = [...this.o.store.deliveries(b.id)!.values()].some((d) => d.error === 'cancelled: stop not confirmed');
       if (owed) return;
