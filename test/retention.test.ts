@@ -124,6 +124,37 @@ describe('retention', () => {
     expect(ret.cameraBytes('cam1')).toBe(8 * sampleBytes);
   });
 
+  it('an old hour removed with its folder still reads as `retention`, not `unrecorded` (ledger), after a restart too', async () => {
+    // A run across an hour boundary, long past the horizon: both hours end up empty and removed.
+    const idx = new SegmentIndex({ root });
+    const hourB = Math.floor((NOW - 5 * DAY) / H) * H;
+    const start = hourB - 25_000; // 3 segments in hour A (the last one runs 5 s into B), 3 in hour B
+    await addRun(idx, 'cam1', start, 6);
+    const cov = new CoverageIndex({ index: idx, now: () => NOW });
+    // Before: recorded.
+    expect((await cov.coverage('cam1', start, start + 60_000, 60_000))[0]).toMatchObject({ recordedMs: 60_000, gapMs: 0 });
+    const ret = new RetentionService({ firstSweepMs: 1e9, index: idx, settings: settings({ days: 2 }), protection: () => [], now: () => NOW, freeBytes: async () => 1e12 });
+    await ret.start();
+    const r = await ret.sweep();
+    await ret.stop();
+    expect(r.deletedBy.age).toBe(6);
+    expect(r.removedHours).toBe(2);
+    await expect(stat(hourDir(root, 'cam1', start))).rejects.toThrow(/ENOENT/);
+    await expect(stat(hourDir(root, 'cam1', hourB))).rejects.toThrow(/ENOENT/);
+    for (const index of [idx, new SegmentIndex({ root })]) {
+      const c = new CoverageIndex({ index, now: () => NOW });
+      // The minute across the boundary: all 60 s were recorded, then deleted by retention.
+      expect((await c.coverage('cam1', start, start + 60_000, 60_000))[0]).toMatchObject({ recordedMs: 0, gapMs: 60_000, gapMsByReason: { retention: 60_000 } });
+      // Before and after the run: never recorded.
+      expect((await c.coverage('cam1', start - 60_000, start, 60_000))[0]!.gapMsByReason).toEqual({ unrecorded: 60_000 });
+      const l = await index.lookup('cam1', start - 10_000, start + 70_000);
+      // (lookup names holes between known stretches only; the edges of the range stay unnamed)
+      expect(l.gaps).toEqual([{ startMs: start, endMs: start + 60_000, why: 'retention' }]);
+      c.close();
+    }
+    cov.close();
+  });
+
   it('quota: deletes the oldest unprotected segments first, across cameras, down to the quota', async () => {
     const idx = new SegmentIndex({ root });
     // cam1 older in hour 1, cam2 older in hour 0: the oldest are cam2's, then cam1's.
@@ -264,8 +295,7 @@ describe('wiring', () => {
       const { segments, tags, retention, coverage } = t.gw.ctx;
       root = segments.root;
       const now = Date.now();
-      // 5 minutes into an hour three days ago: the minute checked below stays inside one hour
-      // (a range across an hour boundary was seen to count part of the retention gap only: see the closing note).
+      // 5 minutes into an hour three days ago (a run across an hour boundary is the ledger test above).
       const old = Math.floor((now - 3 * DAY) / H) * H + 5 * 60_000;
       await addRun(segments, 'cam9', old, 6);
       // A bookmark (TagService, helper D's) 10-20 s into the old recording protects it (tagKeepDays from the tag time).

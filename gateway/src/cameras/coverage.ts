@@ -107,6 +107,10 @@ export class CoverageIndex {
       }
       for (const [s, e, why] of h.gaps) spread(s, e, (b, ms) => { b.gapMsByReason[why] = (b.gapMsByReason[why] ?? 0) + ms; });
     }
+    // Hours retention removed with their folder: recorded once, deleted since.
+    for (const [s, e] of await this.o.index.retired(cameraId)) {
+      spread(s, e, (b, ms) => { b.gapMsByReason.retention = (b.gapMsByReason.retention ?? 0) + ms; });
+    }
     const now = this.now();
     for (const b of buckets) {
       let explicit = 0;

@@ -11,11 +11,15 @@
 //         {"g":<startMs>,"e":<endMs>,"w":"<reason>"}                 a gap
 // A gap is stored in every hour it touches, cut at hour boundaries, so a
 // lookup reads only the hours it asks for (plus the one before, for a segment
-// that started before the range).
+// that started before the range). A `retention` gap replaces a deleted
+// segment's line exactly, so like a segment it may end in the next hour.
 import { appendFile, mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { HOUR_MS, INDEX_FILE, cameraDir, hourDir, hourStart, parseHourKey, parseSegmentName, segmentNamer, checkCameraId } from './layout.js';
+
+/** Per camera: what retention deleted together with its hour folder (see removeHour()). */
+export const RETENTION_LEDGER = 'retention-ledger.jsonl';
 
 /** Why nothing was recorded. */
 export type GapReason =
@@ -114,6 +118,8 @@ export class SegmentIndex {
   private readonly cacheHours: number;
   private readonly holeToleranceMs: number;
   private readonly cache = new Map<string, CacheEntry>();
+  /** Retention ledgers by camera (see retired()). */
+  private readonly ledgers = new Map<string, Array<[number, number]>>();
   private readonly listeners = new Set<(c: IndexChange) => void>();
   private readonly errorListeners = new Set<(err: NodeJS.ErrnoException) => void>();
   /** Hour folders whose last append failed (disk full): maybe a torn last line and a segment without its line. */
@@ -197,7 +203,10 @@ export class SegmentIndex {
       else merged.push([sp[0], sp[1]]);
     }
     const lines: Line[] = kept.filter((l) => !('g' in l && l.w === 'retention'));
-    for (const [g, e] of merged) lines.push({ g, e: Math.min(e, h + HOUR_MS), w: 'retention' });
+    // Not cut at the hour's end: the gap stands exactly where the segment line
+    // stood (a segment may run a few seconds into the next hour, and lookups
+    // read the hour before for that), else that tail would read "unrecorded".
+    for (const [g, e] of merged) lines.push({ g, e, w: 'retention' });
     lines.sort((a, b) => ('g' in a ? a.g : a.t) - ('g' in b ? b.g : b.t));
     await this.writeIndex(dir, lines);
     const name = segmentNamer(h);
@@ -206,16 +215,68 @@ export class SegmentIndex {
     return { removed: removed.map((r) => ({ startMs: r.t, durationMs: r.d, bytes: r.b })), remaining: lines.filter((l) => !('g' in l)).length };
   }
 
-  /** Retention: deletes a whole hour folder (files and index). */
+  /**
+   * Retention: deletes a whole hour folder (files and index). What the hour
+   * had recorded (its retention gaps and any segment left) is first appended
+   * to the camera's retention ledger, so a timeline of that time still says
+   * "recorded, deleted by retention" rather than "never recorded".
+   */
   async removeHour(cameraId: string, hourMs: number): Promise<void> {
     const h = hourStart(hourMs);
     const dir = hourDir(this.root, cameraId, h);
+    const e = await this.load(dir, h);
+    const spans: Array<[number, number]> = [];
+    for (const g of e.gaps) if (g.w === 'retention') spans.push([g.g, g.e]);
+    for (const sg of e.segs) spans.push([sg.t, sg.t + sg.d]);
+    if (spans.length) await this.retire(cameraId, spans);
     await rm(dir, { recursive: true, force: true });
     this.cache.delete(dir);
     this.needsRepair.delete(dir);
     // The day folder goes with its last hour.
     await rm(join(dir, '..'), { recursive: false }).catch(() => {});
     this.changed({ kind: 'removed', cameraId, hourMs: h });
+  }
+
+  /**
+   * Spans [start, end) that were recorded and later deleted together with
+   * their hour folder (retention beyond its horizon), merged, ascending.
+   */
+  async retired(cameraId: string): Promise<ReadonlyArray<readonly [number, number]>> {
+    checkCameraId(cameraId);
+    const hit = this.ledgers.get(cameraId);
+    if (hit) return hit;
+    const file = join(cameraDir(this.root, cameraId), RETENTION_LEDGER);
+    const raw = await readFile(file, 'utf8').catch(notFound(''));
+    const spans: Array<[number, number]> = [];
+    let lines = 0;
+    for (const text of raw.split('\n')) {
+      if (!text.trim()) continue;
+      lines++;
+      try {
+        const v = JSON.parse(text) as { g?: unknown; e?: unknown };
+        if (typeof v.g === 'number' && typeof v.e === 'number' && v.e > v.g) spans.push([v.g, v.e]);
+      } catch { /* a torn last line (crash while appending): the hour it names is gone either way */ }
+    }
+    const merged = mergeSpans(spans);
+    // One line per removed hour: compact once the file is mostly mergeable.
+    if (lines > 2 * merged.length + 256) await this.writeLedger(cameraId, merged);
+    this.ledgers.set(cameraId, merged);
+    return merged;
+  }
+
+  private async retire(cameraId: string, spans: Array<[number, number]>): Promise<void> {
+    const dir = cameraDir(this.root, cameraId);
+    await mkdir(dir, { recursive: true });
+    const merged = mergeSpans(spans);
+    await appendFile(join(dir, RETENTION_LEDGER), merged.map(([g, e]) => JSON.stringify({ g, e })).join('\n') + '\n');
+    const known = this.ledgers.get(cameraId);
+    if (known) this.ledgers.set(cameraId, mergeSpans([...known.map(([a, b]) => [a, b] as [number, number]), ...merged]));
+  }
+
+  private async writeLedger(cameraId: string, spans: Array<[number, number]>): Promise<void> {
+    const file = join(cameraDir(this.root, cameraId), RETENTION_LEDGER);
+    await writeFile(`${file}.tmp`, spans.map(([g, e]) => JSON.stringify({ g, e })).join('\n') + (spans.length ? '\n' : ''));
+    await rename(`${file}.tmp`, file);
   }
 
   private async writeIndex(dir: string, lines: Line[]): Promise<void> {
@@ -271,6 +332,10 @@ export class SegmentIndex {
         }
       }
       for (const g of e.gaps) if (g.g < toMs && g.e > fromMs) pieces.push({ startMs: Math.max(g.g, fromMs), endMs: Math.min(g.e, toMs), why: g.w });
+    }
+    // Hours retention removed entirely are in the ledger, not in a folder.
+    for (const [g, e] of await this.retired(cameraId)) {
+      if (g < toMs && e > fromMs) pieces.push({ startMs: Math.max(g, fromMs), endMs: Math.min(e, toMs), why: 'retention' });
     }
     segments.sort((a, b) => a.startMs - b.startMs);
     pieces.sort((a, b) => a.startMs - b.startMs);
@@ -457,6 +522,17 @@ function hourRange(first: number, toMs: number): number[] {
 }
 
 /** Joins the per-hour pieces of one gap back together. */
+/** Sorts and merges touching or overlapping spans. */
+function mergeSpans(spans: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [g, e] of [...spans].sort((a, b) => a[0] - b[0])) {
+    const last = out.at(-1);
+    if (last && g <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([g, e]);
+  }
+  return out;
+}
+
 function mergePieces(pieces: Gap[]): Gap[] {
   const out: Gap[] = [];
   for (const p of pieces) {
