@@ -101,7 +101,7 @@ const autoLeadS = (n: number) => Math.max(12, Math.ceil(5 + n * 0.008));
 
 // --- HTTP API client (cookie session) ----------------------------------------
 
-class Api {
+export class Api {
   private cookie = '';
   constructor(private readonly base: string) {}
 
@@ -128,12 +128,12 @@ class Api {
   }
 }
 
-interface MediaItem { id: string; bytes: number; durationSeconds: number; title: string }
-interface DeliveryRow { deviceId: string; zoneId: string | null; state: string; sentAt: string | null; ackedAt: string | null; startedAt: string | null; skewMs: number | null; error: string | null }
-interface BroadcastView { id: string; status: string; playAt: string; counts: Record<string, number>; deliveries?: DeliveryRow[] }
-interface Usage extends Msg { seconds: number; cpuS: number; cpuPct: number; rssMb: number; rssMaxMb: number; heapUsedMb: number; lagP99Ms: number; lagMaxMs: number }
-interface Progress extends Msg { received: number; acked: number; failed: number; started: number; finished: number }
-interface Collected extends Msg {
+export interface MediaItem { id: string; bytes: number; durationSeconds: number; title: string }
+export interface DeliveryRow { deviceId: string; zoneId: string | null; state: string; sentAt: string | null; ackedAt: string | null; startedAt: string | null; skewMs: number | null; error: string | null }
+export interface BroadcastView { id: string; status: string; playAt: string; counts: Record<string, number>; deliveries?: DeliveryRow[] }
+export interface Usage extends Msg { seconds: number; cpuS: number; cpuPct: number; rssMb: number; rssMaxMb: number; heapUsedMb: number; lagP99Ms: number; lagMaxMs: number }
+export interface Progress extends Msg { received: number; acked: number; failed: number; started: number; finished: number }
+export interface Collected extends Msg {
   received: number; routes: { zone: number; device: number }; duplicates: number;
   deliveryMs: number[]; recvAt: number[]; downloadMs: number[]; verifiedAt: number[]; ackRoundTripMs: number[]; ackAt: number[]; ackedBeforePlayAt: number;
   starts: Array<[number, number, number]>; finished: number; errors: Array<[string, number]>;
@@ -200,14 +200,14 @@ interface Ctx {
   log: (s: string) => void;
 }
 
-async function sumProgress(shards: Child[], broadcastId: string): Promise<Progress> {
+export async function sumProgress(shards: Child[], broadcastId: string): Promise<Progress> {
   const ps = await Promise.all(shards.map((s) => s.request<Progress>({ type: 'progress', broadcastId }, 'progress', 30_000)));
   const t: Progress = { type: 'progress', received: 0, acked: 0, failed: 0, started: 0, finished: 0 };
   for (const p of ps) for (const k of ['received', 'acked', 'failed', 'started', 'finished'] as const) t[k] += p[k];
   return t;
 }
 
-async function waitFor(shards: Child[], broadcastId: string, done: (p: Progress) => boolean, untilEpoch: number): Promise<Progress> {
+export async function waitFor(shards: Child[], broadcastId: string, done: (p: Progress) => boolean, untilEpoch: number): Promise<Progress> {
   for (;;) {
     const p = await sumProgress(shards, broadcastId);
     if (done(p) || Date.now() > untilEpoch) return p;

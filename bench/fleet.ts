@@ -82,6 +82,89 @@ export function parseFleetArgs(argv: string[]): FleetBenchOptions {
   };
 }
 
+/**
+ * Connects every shard's speakers (each shard keeps its share of `concurrency`
+ * connects in flight) and waits until the gateway's presence has them all
+ * online: "connected" means visible. A slow broker (CONNACK timeouts, retries)
+ * shows up here, bounded at 5 minutes.
+ */
+export async function connectFleet(
+  gw: Child, shards: Child[], parts: FleetCredential[][],
+  o: { url: string; heartbeatMs: number; concurrency: number; speaker?: unknown; track?: boolean }, n: number,
+): Promise<{ connectS: number; connected: number; online: number; simConnectS: number; errors: string[] }> {
+  const tc = performance.now();
+  const started = await Promise.all(shards.map((s, i) => s.request<Msg & { connected: number; failed: number; ms: number; errors: string[] }>(
+    { type: 'start', url: o.url, creds: parts[i]!, heartbeatMs: o.heartbeatMs, concurrency: Math.ceil(o.concurrency / shards.length), speaker: o.speaker, track: o.track },
+    'started', 300_000)));
+  const simConnectS = (performance.now() - tc) / 1000;
+  let online = 0;
+  const until = Date.now() + 300_000;
+  while (Date.now() < until) {
+    online = (await gw.request<Msg & { online: number }>({ type: 'status' }, 'status', 10_000)).online;
+    if (online >= n) break;
+    await sleep(100);
+  }
+  return {
+    connectS: (performance.now() - tc) / 1000, connected: started.reduce((s, r) => s + r.connected, 0), online, simConnectS,
+    errors: started.flatMap((r) => r.errors.slice(0, 3)),
+  };
+}
+
+export interface WindowResult {
+  gateway: Record<string, number>;
+  latencyMs: { samples: number; lost: number; p50: number; p99: number; max: number };
+  simulator: { cpuPct: number; rssMb: number; perShard: Array<{ cpuPct: number; rssMb: number }> };
+}
+
+/**
+ * The steady-state window: the gateway child's figures over windowS, with
+ * `samples` heartbeat-to-visible probes spread over it (a marked telemetry from
+ * a random speaker, timed from the shard's send to the gateway's bus).
+ * onOpen/onClose run right after the gateway opens and before it closes the
+ * window (e.g. to measure an external broker over the same interval).
+ */
+export async function steadyWindow(
+  gw: Child, shards: Child[], shardOf: Map<string, Child>, ids: string[], o: { windowS: number; samples: number },
+  hooks: { onOpen?: () => void; onClose?: () => void } = {},
+): Promise<WindowResult> {
+  const sent = new Map<number, number>();
+  const got = new Map<number, number>();
+  const offs = [
+    gw.on((m) => m.type === 'mark' && got.set(m.marker as number, m.at as number)),
+    ...shards.map((s) => s.on((m) => m.type === 'marked' && m.ok && sent.set(m.marker as number, m.at as number))),
+  ];
+  try {
+    await gw.request({ type: 'measure-start' }, 'measure-started', 10_000);
+    hooks.onOpen?.();
+    for (const s of shards) s.send({ type: 'measure-start' });
+    const gap = (o.windowS * 1000) / o.samples;
+    const tw = performance.now();
+    for (let i = 0; i < o.samples; i++) {
+      const id = ids[Math.floor(Math.random() * ids.length)]!;
+      shardOf.get(id)!.send({ type: 'mark', id, marker: MARK_BASE + i });
+      const next = tw + (i + 1) * gap;
+      await sleep(Math.max(0, next - performance.now()));
+    }
+    const simP = Promise.all(shards.map((s) => s.wait<Msg & { cpuPct: number; rssMb: number }>('measured', 10_000)));
+    for (const s of shards) s.send({ type: 'measure-stop' });
+    hooks.onClose?.();
+    const { type: _t, ...g } = await gw.request<Msg & Record<string, number>>({ type: 'measure-stop' }, 'measured', 10_000);
+    const sim = await simP;
+    await sleep(1000); // stragglers
+    const lat = [...sent].filter(([m]) => got.has(m)).map(([m, at]) => got.get(m)! - at).sort((a, b) => a - b);
+    return {
+      gateway: g as Record<string, number>,
+      latencyMs: { samples: lat.length, lost: sent.size - lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.at(-1) ?? NaN },
+      simulator: {
+        cpuPct: sim.reduce((s, x) => s + x.cpuPct, 0), rssMb: sim.reduce((s, x) => s + x.rssMb, 0),
+        perShard: sim.map((x) => ({ cpuPct: x.cpuPct, rssMb: x.rssMb })),
+      },
+    };
+  } finally {
+    for (const off of offs) off();
+  }
+}
+
 async function runSize(n: number, o: FleetBenchOptions, log: (s: string) => void): Promise<SizeResult> {
   const heartbeatS = o.heartbeatRealS / o.compression;
   const gw = new Child('gateway', 'bench/gateway-child.ts', { BENCH_SPEAKERS: String(n), BENCH_HEARTBEAT_S: String(heartbeatS) });
@@ -101,61 +184,24 @@ async function runSize(n: number, o: FleetBenchOptions, log: (s: string) => void
     }
     await Promise.all(shards.map((s) => s.wait('hello', 60_000)));
 
-    // Connect the whole fleet; each shard keeps `concurrency` connects in flight.
-    const tc = performance.now();
-    const started = await Promise.all(shards.map((s, i) => s.request<Msg & { connected: number; failed: number; errors: string[] }>(
-      { type: 'start', url, creds: parts[i]!, heartbeatMs: heartbeatS * 1000, concurrency: Math.ceil(o.concurrency / k) }, 'started', 300_000)));
-    const connected = started.reduce((s, r) => s + r.connected, 0);
-    // "Connected" means visible: online in the gateway's presence. A slow
-    // broker (CONNACK timeouts, retries) shows up here, bounded at 5 minutes.
-    let online = 0;
-    const until = Date.now() + 300_000;
-    while (Date.now() < until) {
-      online = (await gw.request<Msg & { online: number }>({ type: 'status' }, 'status', 10_000)).online;
-      if (online >= n) break;
-      await sleep(200);
-    }
-    const connectS = (performance.now() - tc) / 1000;
+    const c = await connectFleet(gw, shards, parts, { url, heartbeatMs: heartbeatS * 1000, concurrency: o.concurrency }, n);
+    const { connected, online, connectS } = c;
     log(`  ${connected}/${n} connected (${online} online in presence) in ${connectS.toFixed(1)} s with ${k} shard(s)`);
-    for (const r of started) for (const e of r.errors.slice(0, 3)) log(`    ${e}`);
+    for (const e of c.errors.slice(0, 3)) log(`    ${e}`);
 
     // Warm up: every speaker beats at least once, connect-time garbage settles.
     await sleep(Math.max(5, heartbeatS + 2) * 1000);
 
-    // Steady-state window, with latency probes spread over it.
-    const sent = new Map<number, number>();
-    const got = new Map<number, number>();
-    gw.on((m) => m.type === 'mark' && got.set(m.marker as number, m.at as number));
-    for (const s of shards) s.on((m) => m.type === 'marked' && m.ok && sent.set(m.marker as number, m.at as number));
-    await gw.request({ type: 'measure-start' }, 'measure-started', 10_000);
-    for (const s of shards) s.send({ type: 'measure-start' });
-    const ids = ready.creds.map((c) => c.id);
-    const gap = (o.windowS * 1000) / o.samples;
-    const tw = performance.now();
-    for (let i = 0; i < o.samples; i++) {
-      const id = ids[Math.floor(Math.random() * ids.length)]!;
-      shardOf.get(id)!.send({ type: 'mark', id, marker: MARK_BASE + i });
-      const next = tw + (i + 1) * gap;
-      await sleep(Math.max(0, next - performance.now()));
-    }
-    const simP = Promise.all(shards.map((s) => s.wait<Msg & { cpuPct: number; rssMb: number }>('measured', 10_000)));
-    for (const s of shards) s.send({ type: 'measure-stop' });
-    const g = await gw.request<Msg & Record<string, number>>({ type: 'measure-stop' }, 'measured', 10_000);
-    const sim = await simP;
-    await sleep(1000); // stragglers
-    const lat = [...sent].filter(([m]) => got.has(m)).map(([m, at]) => got.get(m)! - at).sort((a, b) => a - b);
-
-    const { type: _t, ...gateway } = g;
+    const w = await steadyWindow(gw, shards, shardOf, ready.creds.map((x) => x.id), o);
+    const g = w.gateway;
+    const sim = w.simulator;
     const r: SizeResult = {
       speakers: n, heartbeatS, msgPerS: n / heartbeatS,
       equivalentSpeakersAtRealHeartbeat: Math.round((n / heartbeatS) * o.heartbeatRealS),
       shards: k, provisionS: ready.provisionMs / 1000, connectS, connected,
-      gateway: gateway as Record<string, number>,
-      latencyMs: { samples: lat.length, lost: sent.size - lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.at(-1) ?? NaN },
-      simulator: {
-        cpuPct: sim.reduce((s, x) => s + x.cpuPct, 0), rssMb: sim.reduce((s, x) => s + x.rssMb, 0),
-        perShard: sim.map((x) => ({ cpuPct: x.cpuPct, rssMb: x.rssMb })),
-      },
+      gateway: g,
+      latencyMs: w.latencyMs,
+      simulator: sim,
     };
     if (n === TARGET.speakers) {
       r.target = { cpuPct: TARGET.cpuPct, rssMb: TARGET.rssMb, pass: g.cpuPct! < TARGET.cpuPct && g.rssMaxMb! < TARGET.rssMb };

@@ -1,7 +1,12 @@
 // The gateway under test, alone in its own process so its CPU and memory are
 // not mixed with the simulator's. Configured by env (BENCH_SPEAKERS,
-// BENCH_HEARTBEAT_S, BENCH_ZONES), driven over IPC by bench/fleet.ts and bench/fanout.ts:
-//   -> ready {mqttPort, httpPort, creds}     after provisioning and start
+// BENCH_HEARTBEAT_S, BENCH_ZONES, BENCH_BROKER), driven over IPC by bench/fleet.ts,
+// bench/fanout.ts and bench/brokers.ts:
+//   -> ready {mqttPort, httpPort, creds, broker, brokerPid?}   after provisioning and start
+// BENCH_BROKER=mosquitto: broker.mode 'external' against Debian's Mosquitto,
+// started here after provisioning (so its password file and the ACL the gateway
+// renders hold every device) and stopped with the gateway; its pid goes out in
+// 'ready' so the caller can read its CPU and RSS from /proc. Default: embedded (aedes).
 //   <- measure-start / -> measure-started    opens a steady-state window
 //   <- measure-stop  / -> measured {...}     closes it with the figures
 //   -> mark {marker, at}                     a marked telemetry reached the bus
@@ -11,6 +16,7 @@
 //   <- create-broadcast {input} / -> created {id, ms}   ctx.broadcasts.create, for a body over the HTTP limit
 //   <- profile-start / -> profile-started; <- profile-stop {name} / -> profile-stopped {file}  (V8 CPU profile)
 //   <- stop                                  stops the gateway, removes the temp dir, exits
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -19,22 +25,29 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { loadSettings } from '../gateway/src/config/load.js';
 import { Gateway } from '../gateway/src/gateway.js';
+import { renderMosquittoAcl } from '../gateway/src/broker/mosquitto-acl.js';
 import { provisionInProcess } from '../gateway/src/sim/provision.js';
-import { reply, wallNow, type Msg } from './lib.js';
+import { freePort, reply, startMosquitto, wallNow, type MosquittoProc, type Msg } from './lib.js';
 
 export const MARK_BASE = 1_000_000_000;
 
 const n = Number(process.env.BENCH_SPEAKERS ?? 1000);
 const heartbeatS = Number(process.env.BENCH_HEARTBEAT_S ?? 3);
 const zones = process.env.BENCH_ZONES ? Number(process.env.BENCH_ZONES) : undefined;
+const external = process.env.BENCH_BROKER === 'mosquitto';
+const GW_USER = 'gateway-commune';
+const gwPassword = randomBytes(24).toString('base64url');
+const mosqPort = external ? await freePort() : 0;
 
 const dir = await mkdtemp(join(tmpdir(), 'gw-bench-'));
 const settings = loadSettings({
   env: {},
   overrides: {
-    dataDir: dir,
+    dataDir: join(dir, 'data'),
     http: { port: 0, host: '127.0.0.1' },
-    broker: { port: 0, host: '127.0.0.1' },
+    broker: external
+      ? { mode: 'external', url: `mqtt://127.0.0.1:${mosqPort}`, username: GW_USER, password: gwPassword }
+      : { port: 0, host: '127.0.0.1' },
     log: { level: 'silent' },
     // Presence timeouts follow the (compressed) heartbeat; sweeps keep their real interval.
     health: { heartbeatSeconds: heartbeatS },
@@ -46,6 +59,14 @@ const { ctx } = gw;
 const t0 = performance.now();
 const creds = await provisionInProcess(gw, { count: n, zones });
 const provisionMs = performance.now() - t0;
+let mosq: MosquittoProc | null = null;
+if (external) {
+  mosq = await startMosquitto({
+    dir: join(dir, 'mosquitto'), port: mosqPort,
+    users: [[GW_USER, gwPassword], ...creds.map((c): [string, string] => [c.id, c.secret])],
+    acl: renderMosquittoAcl(ctx.topics, GW_USER, ctx.registry.devices()),
+  });
+}
 await gw.start();
 
 let telemetry = 0;
@@ -178,6 +199,7 @@ process.on('message', (m: Msg) => {
     case 'stop':
       void (async () => {
         await gw.stop().catch(() => {});
+        await mosq?.stop();
         await rm(dir, { recursive: true, force: true });
         process.exit(0);
       })();
@@ -186,7 +208,10 @@ process.on('message', (m: Msg) => {
 });
 process.on('disconnect', () => {
   // The parent died: do not linger with 10,000 sockets open.
-  void gw.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(1)));
+  void gw.stop().finally(() => mosq?.proc.kill('SIGKILL')).finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(1)));
 });
 
-reply({ type: 'ready', mqttPort: ctx.broker!.ports.mqtt, httpPort: gw.httpPort, creds, provisionMs, rssMb: process.memoryUsage.rss() / 2 ** 20 });
+reply({
+  type: 'ready', mqttPort: mosq ? mosq.port : ctx.broker!.ports.mqtt, httpPort: gw.httpPort, creds, provisionMs, rssMb: process.memoryUsage.rss() / 2 ** 20,
+  broker: external ? 'mosquitto' : 'embedded', brokerPid: mosq?.pid,
+});

@@ -6,6 +6,7 @@
 //   <- stats                                        / -> stats {...}
 //   <- progress {broadcastId}                      / -> progress {received, acked, failed, started, finished}
 //   <- collect {broadcastId}                       / -> collected {...per-speaker timings of that broadcast}
+//   <- reset                                       / -> reset-done   every speaker disconnects, the shard stays for the next start
 //   <- stop: every speaker disconnects politely, then exit
 //
 // With track: true every speaker's broadcast commands, acks and proof-of-play
@@ -176,6 +177,17 @@ process.on('message', (m: Msg) => {
     }
     case 'stats':
       reply({ type: 'stats', ...(fleet?.stats() ?? {}) });
+      break;
+    case 'reset':
+      // bench/brokers.ts runs several gateways one after another with the same shards.
+      void (async () => {
+        await Promise.race([fleet?.stop(), new Promise((r) => setTimeout(r, 15_000))]);
+        fleet = null;
+        window = null;
+        tracked.clear();
+        startSeq.clear();
+        reply({ type: 'reset-done' });
+      })();
       break;
     case 'stop':
       void (async () => {
