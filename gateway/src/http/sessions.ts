@@ -92,3 +92,38 @@ export class LoginLimiter {
     this.windows.delete(key);
   }
 }
+
+/**
+ * Cross-site request refusal (CSRF and cross-site WebSocket hijacking), on
+ * top of the SameSite=Strict cookie: "same site" still includes another port
+ * on the gateway's own address and sibling hosts, and a login needs no cookie
+ * at all (login CSRF). For state-changing methods and WebSocket handshakes:
+ * Sec-Fetch-Site, which every current browser sends, must say same-origin or
+ * none (typed or bookmarked); without it, an Origin must name this host. An
+ * Origin of "null" alone is let through: the dashboard is served with
+ * Referrer-Policy no-referrer, under which browsers send "Origin: null" on
+ * their own same-origin POSTs. Clients that send neither (curl, devices,
+ * scripts) are not browsers and cannot carry a victim's cookie.
+ * Returns the refusal (field and reason), or null to let the request in.
+ */
+export function crossSiteRefusal(method: string, headers: Record<string, string | string[] | undefined>): { field: string; message: string } | null {
+  const upgrade = String(headers.upgrade ?? '').toLowerCase() === 'websocket';
+  if ((method === 'GET' || method === 'HEAD' || method === 'OPTIONS') && !upgrade) return null;
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)?.split(',')[0]?.trim().toLowerCase();
+  const site = first(headers['sec-fetch-site']);
+  if (site !== undefined) {
+    if (site === 'same-origin' || site === 'none') return null;
+    return { field: 'headers.sec-fetch-site', message: `headers.sec-fetch-site: a ${site} request may not ${upgrade ? 'open this WebSocket' : `${method} here`}; use the dashboard on this gateway's own address` };
+  }
+  const origin = first(headers.origin);
+  if (origin === undefined || origin === 'null') return null;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return { field: 'headers.origin', message: 'headers.origin: is not an origin' };
+  }
+  const own = [first(headers.host), first(headers['x-forwarded-host'])];
+  if (own.includes(host)) return null;
+  return { field: 'headers.origin', message: `headers.origin: ${origin.slice(0, 100)} is not this gateway (${own[0] ?? 'no Host header'}); cross-site requests are refused` };
+}
