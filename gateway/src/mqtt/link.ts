@@ -1,6 +1,9 @@
 // The gateway's own MQTT client, the same code in embedded and external mode.
 // Clean session: what a device is owed lives in our store, not in the broker
 // (aedes' in-memory persistence forgets it on restart anyway).
+// An mqtts:// URL is verified against caFile when one is given (a private CA,
+// e.g. the commune's own), else against the system CAs; never unverified.
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 
 export interface MqttLinkOptions {
@@ -12,6 +15,8 @@ export interface MqttLinkOptions {
   onConnect?: () => void;
   onDisconnect?: () => void;
   connectTimeoutMs?: number;
+  /** PEM of the CA that signed the broker's certificate (mqtts:// only); empty: the system CAs. */
+  caFile?: string;
 }
 
 export class MqttLink {
@@ -27,6 +32,15 @@ export class MqttLink {
   /** url is given at start: the embedded broker's port is known only then. */
   async start(url: string): Promise<void> {
     const o = this.opts;
+    const tls = url.startsWith('mqtts://') || url.startsWith('wss://');
+    let ca: Buffer | undefined;
+    if (tls && o.caFile) {
+      try {
+        ca = readFileSync(o.caFile);
+      } catch (err) {
+        throw new Error(`MQTT connect to ${redact(url)} failed: cannot read CA file ${o.caFile}: ${(err as Error).message}`);
+      }
+    }
     const client = mqtt.connect(url, {
       clientId: o.clientId,
       username: o.username,
@@ -36,6 +50,8 @@ export class MqttLink {
       reconnectPeriod: 1000,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       resubscribe: true,
+      // The broker's name/IP must match its certificate (SAN), as for any TLS client.
+      ...(tls ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) } : {}),
     });
     this.client = client;
     client.on('message', (topic, payload, packet) => o.onMessage(topic, payload, packet.retain));
