@@ -113,11 +113,13 @@ describe('Store', () => {
     expect(store.writeFailures).toBe(1);
     expect(errors).toHaveLength(1);
     expect(readFileSync(join(moved, 'store.json'), 'utf8')).toBe(before);
+    // The refused change is undone in memory: the process holds what the file holds.
+    expect(store.data.zones.map((z) => z.id)).toEqual(['truoc']);
 
-    // Once the directory is back, the next write carries both changes.
+    // Once the directory is back, the next write carries only its own change (the refused one never reappears).
     renameSync(moved, join(dir, 'data'));
     await store.update((d) => d.zones.push(zone('lai')));
-    expect(readJson(file).zones.map((z) => z.id)).toEqual(['truoc', 'sau', 'lai']);
+    expect(readJson(file).zones.map((z) => z.id)).toEqual(['truoc', 'lai']);
     expect(store.writeFailures).toBe(1);
     await store.close();
   });

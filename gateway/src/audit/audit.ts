@@ -1,6 +1,8 @@
 // Audit log: append-only JSON lines (one per action), never part of the lowdb
 // file, so it can grow without slowing the store. Appends are serialised.
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+// A failed append (disk full) is cut back off the file, so the next entry
+// never lands glued to a torn line; one failure does not block later entries.
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface AuditEntry {
@@ -15,15 +17,51 @@ export interface AuditEntry {
 
 export class AuditLog {
   private chain: Promise<void> = Promise.resolve();
+  /** Whether the file's end was checked for a torn line (a crash mid-append) since start. */
+  private tailChecked = false;
+  /** Appends that failed (disk full...): those entries are lost, the file stays whole. */
+  failures = 0;
+  /** Whether the last append succeeded. */
+  ok = true;
+  lastError: { code: string | null; message: string; at: string } | null = null;
+  /** Unreadable (torn) lines skipped by reads so far. */
+  skipped = 0;
+
   constructor(readonly file: string, private readonly now: () => Date = () => new Date()) {}
 
   record(e: Omit<AuditEntry, 'at'>): Promise<void> {
     const line = JSON.stringify({ at: this.now().toISOString(), ...e }) + '\n';
-    this.chain = this.chain.then(async () => {
-      await mkdir(dirname(this.file), { recursive: true });
-      await appendFile(this.file, line, { mode: 0o600 });
-    });
-    return this.chain;
+    const job = this.chain.then(() => this.append(line));
+    // The next entry waits for this one whatever its outcome: a failed append
+    // must not reject every later one (a rejected chain would).
+    this.chain = job.catch(() => {});
+    return job;
+  }
+
+  private async append(line: string): Promise<void> {
+    await mkdir(dirname(this.file), { recursive: true });
+    const fh = await open(this.file, 'a+', 0o600);
+    let size = -1;
+    try {
+      size = (await fh.stat()).size;
+      if (!this.tailChecked && size > 0) {
+        // A crash mid-append left a torn last line: start on a new line so this entry stays readable.
+        const { buffer } = await fh.read(Buffer.alloc(1), 0, 1, size - 1);
+        if (buffer[0] !== 0x0a) line = '\n' + line;
+      }
+      this.tailChecked = true;
+      await fh.writeFile(line);
+      this.ok = true;
+    } catch (err) {
+      this.ok = false;
+      // Part of the line may be on disk (disk full mid-write): cut it off. Truncating needs no space.
+      if (size >= 0) await fh.truncate(size).catch(() => {});
+      this.failures++;
+      this.lastError = { code: (err as NodeJS.ErrnoException).code ?? null, message: (err as Error).message, at: this.now().toISOString() };
+      throw err;
+    } finally {
+      await fh.close().catch(() => {});
+    }
   }
 
   /** Newest first. */
@@ -36,7 +74,16 @@ export class AuditLog {
       return [];
     }
     const lines = text.split('\n').filter(Boolean);
-    return lines.slice(-limit).reverse().map((l) => JSON.parse(l) as AuditEntry);
+    const out: AuditEntry[] = [];
+    // A torn line (crash mid-append) is skipped and counted, never a failed read.
+    for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
+      try {
+        out.push(JSON.parse(lines[i]!) as AuditEntry);
+      } catch {
+        this.skipped++;
+      }
+    }
+    return out;
   }
 
   /** Newest first, the entries `pred` accepts (e.g. everything about one case); a torn line is skipped. */
@@ -56,6 +103,7 @@ export class AuditLog {
       try {
         e = JSON.parse(lines[i]!) as AuditEntry;
       } catch {
+        this.skipped++;
         continue;
       }
       if (pred(e)) out.push(e);
