@@ -1,7 +1,7 @@
 // Debian Mosquitto beyond one plain listener, for the scale-out tests: a test
 // CA made with openssl (EC P-256, fast), server certificates for 127.0.0.1,
-// brokers with a TLS listener next to the plain one, and `connection` bridges
-// to another broker. Builds on helpers/mosquitto.ts (freePort, CLI wrappers).
+// brokers with a TLS listener next to the plain one, and extra config such as
+// a `connection` bridge to another broker. Builds on helpers/mosquitto.ts (freePort, CLI wrappers).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
@@ -41,28 +41,14 @@ export async function issueCert(ca: TestCa, name: string, sans = ['IP:127.0.0.1'
   return { certFile, keyFile };
 }
 
-export interface BridgeConfig {
-  name: string;
-  /** host:port of the remote broker */
-  address: string;
-  remoteUsername: string;
-  remotePassword: string;
-  remoteClientId: string;
-  /** Verify the remote's TLS certificate against this CA (the bridge then speaks TLS). */
-  cafile?: string;
-  /** Mosquitto `topic` lines without the keyword: `<pattern> <in|out|both> <qos> <local prefix> <remote prefix>`. */
-  topics: string[];
-  /** Persistent session on the remote: QoS 1 messages for the bridge are queued while it is down. */
-  cleanSession?: boolean;
-}
-
 export interface BrokerOptions {
   users: Record<string, string>;
   acl: string;
   /** Plain listener too (default true); the TLS one when tls is given. */
   plain?: boolean;
   tls?: { certFile: string; keyFile: string; caFile: string };
-  bridges?: BridgeConfig[];
+  /** More mosquitto.conf text after the listeners, e.g. a bridge (gateway/src/province/bridge.ts renders one). */
+  extra?: string;
 }
 
 export interface Broker {
@@ -73,26 +59,6 @@ export interface Broker {
   proc: ChildProcess;
   log: () => string;
   stop: () => Promise<void>;
-}
-
-/** Renders the `connection` block of one bridge. */
-export function bridgeLines(b: BridgeConfig): string[] {
-  return [
-    `connection ${b.name}`,
-    `address ${b.address}`,
-    'bridge_protocol_version mqttv311',
-    `remote_clientid ${b.remoteClientId}`,
-    `remote_username ${b.remoteUsername}`,
-    `remote_password ${b.remotePassword}`,
-    `cleansession ${b.cleanSession === false ? 'false' : 'true'}`,
-    // No $SYS/broker/connection/... state messages on the remote: its ACL gives the bridge user no such topic.
-    'notifications false',
-    'start_type automatic',
-    'restart_timeout 1 5',
-    'keepalive_interval 10',
-    ...(b.cafile ? [`bridge_cafile ${b.cafile}`, 'bridge_insecure false'] : []),
-    ...b.topics.map((t) => `topic ${t}`),
-  ];
 }
 
 export async function startBroker(dir: string, o: BrokerOptions): Promise<Broker> {
@@ -107,11 +73,11 @@ export async function startBroker(dir: string, o: BrokerOptions): Promise<Broker
   await writeFile(conf, [
     // Global auth (per_listener_settings false): one password file and ACL for every listener.
     'allow_anonymous false', `password_file ${pwFile}`, `acl_file ${aclFile}`,
-    'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice',
+    'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type subscribe',
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     ...(port ? [`listener ${port} 127.0.0.1`] : []),
     ...(o.tls ? [`listener ${tlsPort} 127.0.0.1`, `certfile ${o.tls.certFile}`, `keyfile ${o.tls.keyFile}`, `cafile ${o.tls.caFile}`] : []),
-    ...(o.bridges ?? []).flatMap((b) => ['', ...bridgeLines(b)]),
+    ...(o.extra ? ['', o.extra] : []),
   ].join('\n') + '\n');
   const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
