@@ -162,6 +162,9 @@ describe('fault suite: a full disk when the store writes', () => {
       expect(health.storage.storeWriteFailures).toBeGreaterThanOrEqual(30);
       const metrics = (await call('GET', '/metrics')).body;
       expect(metrics).toMatch(/^gateway_store_writable 0$/m);
+      // A device alarm raised meanwhile is refused too, and not left half-open (raised again later).
+      await expect(t.gw.ctx.alarms.open('loa-x', 'offline', 'offline (test)')).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(t.gw.ctx.alarms.openAlarm('loa-x', 'offline')).toBeUndefined();
       // The append-only logs: their failures are counted; neither holds a torn or glued line.
       expect(t.gw.ctx.audit.failures).toBeGreaterThan(0);
       expect(badLines(auditFile)).toEqual([]);
@@ -190,6 +193,8 @@ describe('fault suite: a full disk when the store writes', () => {
         ((await call('GET', '/api/alarms')).json() as { deviceId: string; kind: string; detail: string; clearedAt: string | null }[])
           .find((a) => a.deviceId === 'store' && a.kind === 'storage-full' && a.clearedAt));
       expect(alarm.detail).toMatch(/disk full/);
+      await t.gw.ctx.alarms.open('loa-x', 'offline', 'offline (test)');
+      expect(((await call('GET', '/api/alarms?open=true')).json() as { deviceId: string }[]).map((a) => a.deviceId)).toContain('loa-x');
       // The audit log works again after its failures (one failed append must not stop it) and reads whole.
       const audit = (await call('GET', '/api/audit?limit=20')).json() as { action: string; target?: string; ok: boolean }[];
       expect(audit.some((e) => e.action === 'zone.create' && e.target === 'lai' && e.ok)).toBe(true);
