@@ -66,7 +66,11 @@ export class Ingest {
         bus.emit('device.state', { deviceId, online: s.online, fw: s.fw, model: s.model, at, retained });
         // Contract: a device publishes its live state after subscribing, so this
         // is the moment it can take commands (the only such signal on an external broker).
-        if (s.online && !retained) bus.emit('device.ready', { deviceId, at, via: 'state' });
+        // A retained "online" counts too: replayed when the gateway's link
+        // (re)subscribes, it is the only sign of a device that came back while
+        // the link was down (after a broker restart the devices often beat the
+        // gateway); if it is stale, the re-sent commands just stay owed.
+        if (s.online) bus.emit('device.ready', { deviceId, at, via: 'state' });
         break;
       }
       case 'telemetry':

@@ -55,6 +55,8 @@ export class ScheduleJournal {
   private chain: Promise<void> = Promise.resolve();
   /** Lines skipped on load because they did not parse (a torn last line). */
   skipped = 0;
+  /** The file ends without a newline (torn by a power cut): the next line must start on a new one, or it is unreadable too. */
+  private tornTail = false;
 
   /** Called after each entry is applied (the dashboard's live feed); set by the schedule service. */
   onAppend: ((e: JournalEntry) => void) | null = null;
@@ -69,6 +71,7 @@ export class ScheduleJournal {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    j.tornTail = text.length > 0 && !text.endsWith('\n');
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       try {
@@ -90,8 +93,9 @@ export class ScheduleJournal {
       await mkdir(dirname(this.file), { recursive: true });
       const fh = await open(this.file, 'a', 0o600);
       try {
-        await fh.write(line);
+        await fh.write(this.tornTail ? `\n${line}` : line);
         await fh.datasync();
+        this.tornTail = false;
       } finally {
         await fh.close();
       }
