@@ -53,6 +53,7 @@ import { FirmwareStore } from './ota/images.js';
 import { CampaignService } from './ota/campaigns.js';
 import { signFirmwareUrl } from './http/routes/firmware.js';
 import { RatingStore } from './ratings/store.js';
+import { ProvinceService } from './province/service.js';
 
 export interface GatewayContext {
   settings: Settings;
@@ -107,6 +108,8 @@ export interface GatewayContext {
   coverage: CoverageIndex;
   /** Keypad ratings and the desk duty roster (own JSON-lines files in <dataDir>/ratings, not the store). */
   ratings: RatingStore;
+  /** Province bulletins → broadcasts (province.enabled; null when off). */
+  province: ProvinceService | null;
   now: () => number;
 }
 
@@ -143,7 +146,16 @@ export class Gateway {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const bus = new EventBus((err, event) => log.error({ err, event }, 'event listener failed'));
     const metrics = new Metrics();
-    const store = await Store.open(join(dataDir, 'gateway.json'), { onWriteError: (err) => log.error({ err }, 'store write failed; previous state kept on disk') });
+    const store = await Store.open(join(dataDir, 'gateway.json'), {
+      onWriteError: (err) => log.error({ err }, 'store write failed; change undone, previous state kept on disk'),
+      // Nothing can be saved while the disk is full (alarms live in the store too): /healthz shows it live;
+      // once writes succeed again the outage goes into the alarm history (opened at the first failure's detail, cleared now).
+      onWriteRecovered: ({ failingSince, lastError }) => {
+        log.warn({ failingSince, lastError }, 'store writes succeed again');
+        const detail = `store file not saved from ${failingSince ?? '?'} to ${new Date(now()).toISOString()}: ${lastError?.reason ?? 'write failed'}; refused changes were undone`;
+        void alarms.open('store', 'storage-full', detail).then(() => alarms.clear('store', 'storage-full')).catch((err: unknown) => log.error({ err }, 'store outage alarm not saved'));
+      },
+    });
     const topics = new Topics(settings.ns);
     const contract = new DeviceContract();
     const registry = new Registry(store, bus, () => new Date(now()));
@@ -181,11 +193,15 @@ export class Gateway {
       : null;
 
     let ingest: Ingest | null = null;
+    let province: ProvinceService | null = null;
+    const bulletinTopic = topics.provinceBulletin();
     const link = new MqttLink({
       username: gatewayCreds.username, password: gatewayCreds.password,
       clientId: `gateway-${settings.ns}-${randomBytes(4).toString('hex')}`,
-      subscriptions: topics.gatewaySubscriptions(),
-      onMessage: (topic, payload, retained) => ingest?.handle(topic, payload, retained),
+      subscriptions: [...topics.gatewaySubscriptions(), ...(settings.province.enabled ? [bulletinTopic] : [])],
+      onMessage: (topic, payload, retained) => (topic === bulletinTopic ? province?.handle(payload, retained) : ingest?.handle(topic, payload, retained)),
+      // External mqtts:// broker: the same CA the provisioning bundles carry (one source of truth).
+      caFile: settings.broker.mode === 'external' ? settings.provisioning.caFile : '',
     });
     const dispatcher = new Dispatcher({
       store, bus, topics, contract, metrics,
@@ -305,9 +321,16 @@ export class Gateway {
       metrics, now,
     });
 
+    if (settings.province.enabled) {
+      province = new ProvinceService({
+        broadcasts, findByKey: (key) => broadcastStore.byIdempotencyKey(key), audit, metrics,
+        log: log.child({ mod: 'province' }), maxPayloadBytes: settings.broker.maxPayloadBytes, now,
+      });
+    }
+
     const ctx: GatewayContext = {
       settings, log, bus, metrics, store, topics, contract, registry, users, audit, presence, history, alarms, dispatcher, broker, link,
-      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, firmware, ota, now,
+      ffmpeg, tts, ttsDictionary, media, signMediaUrl, mediaUrls, broadcasts, streams, schedule, segments, cameras, cameraManager, tags, cases, ratings, retention, coverage, exports, firmware, ota, province, now,
     };
     const gw = new Gateway(ctx, opts);
     gw.wire(dataDir, broadcastStore);
@@ -334,6 +357,8 @@ export class Gateway {
     metrics.counterFrom('gateway_mqtt_messages_out_total', 'Messages the gateway published', () => link.published);
     metrics.counterFrom('gateway_store_flushes_total', 'Full writes of the main store file', () => store.flushes);
     metrics.counterFrom('gateway_store_write_failures_total', 'Failed writes of the main store file', () => store.writeFailures);
+    metrics.gauge('gateway_store_writable', '1 if the last write of the main store file succeeded, 0 while writes fail (disk full)', () => (store.health().ok ? 1 : 0));
+    metrics.counterFrom('gateway_audit_write_failures_total', 'Audit entries that could not be appended (disk full)', () => this.ctx.audit.failures);
     metrics.counterFrom('gateway_live_flushes_total', 'Coalesced writes of live device state', () => liveFile.flushes);
     metrics.gauge('gateway_alarms_open', 'Open alarms', () => store.data.alarms.filter((a) => !a.clearedAt).length);
     metrics.gauge('gateway_commands_owed', 'Commands not yet acknowledged by their device', () => store.data.owed.length);
@@ -487,6 +512,12 @@ export class Gateway {
           await this.ctx.broadcasts.stop();
           await broadcastStore.close();
         },
+      },
+      {
+        // After broadcasts (it creates them); bulletins the link got earlier (a retained one) wait for this.
+        name: 'province',
+        start: () => this.ctx.province?.start(),
+        stop: () => this.ctx.province?.stop(),
       },
       {
         // Last of the MQTT side: from here on every device message has a listener.

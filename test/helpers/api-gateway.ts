@@ -24,8 +24,9 @@ export interface TestGateway {
   stop: () => Promise<void>;
 }
 
-export async function startGateway(overrides: SettingsInput = {}): Promise<TestGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-api-'));
+/** `opts.dir`: an existing data folder (e.g. on a small tmpfs, or to restart on the same data); left in place at stop(). */
+export async function startGateway(overrides: SettingsInput = {}, opts: { dir?: string } = {}): Promise<TestGateway> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gw-api-'));
   const settings = loadSettings({
     env: {},
     overrides: {
@@ -54,7 +55,7 @@ export async function startGateway(overrides: SettingsInput = {}): Promise<TestG
     gw, app, dir, bodies, call, login,
     stop: async () => {
       await gw.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

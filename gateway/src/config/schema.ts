@@ -71,8 +71,15 @@ export const settingsSchema = {
         publicHost: { type: 'string', default: '', description: 'host or IP devices use to reach the gateway (MQTT, media, NTP); empty: the address the technician\'s browser used' },
         mediaBaseUrl: { type: 'string', default: '', pattern: '^(https?://[^\\s]+)?$', description: 'gateway HTTP base for prefetch paths; empty: http://<publicHost>:<http.port>' },
         ntpServer: { type: 'string', default: '', pattern: '^[A-Za-z0-9.:-]*$', description: 'time server in bundles; empty: the gateway host (run chrony/ntpd there) — or e.g. vn.pool.ntp.org' },
-        caFile: { type: 'string', default: '', description: 'PEM of the CA of the broker certificate; set: bundles use TLS and carry it' },
+        caFile: { type: 'string', default: '', description: 'PEM of the CA of the broker certificate; set: bundles use TLS and carry it, and the gateway\'s own link verifies an mqtts:// external broker against it (empty: system CAs)' },
         linkMinutes: { type: 'integer', minimum: 1, maximum: 1440, default: 30, description: 'a bundle link works once, for this long' },
+      },
+    },
+    province: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'priority bulletins from the provincial system, bridged to <ns>/province/bulletin (docs/scale-out.md)',
+      properties: {
+        enabled: { type: 'boolean', default: false, description: 'subscribe to <ns>/province/bulletin and broadcast valid bulletins (audit actor "province")' },
       },
     },
     media: {
@@ -210,6 +217,7 @@ export interface Settings {
   };
   commands: { ackTimeoutSeconds: number; expireHours: number };
   provisioning: { publicHost: string; mediaBaseUrl: string; ntpServer: string; caFile: string; linkMinutes: number };
+  province: { enabled: boolean };
   media: {
     maxUploadMb: number; maxSeconds: number; bitrateKbps: 32 | 48 | 64 | 96 | 128; sampleRate: 22050 | 44100 | 48000;
     jobTimeoutSeconds: number; signedUrlTtlSeconds: number; loudness: { i: number; tp: number; lra: number };

@@ -50,7 +50,13 @@ export class Alarms {
       clearedAt: null, acknowledgedAt: null, acknowledgedBy: null,
     };
     this.openIndex.set(key(deviceId, kind), alarm);
-    await this.o.store.update((d) => d.alarms.push(alarm));
+    try {
+      await this.o.store.update((d) => d.alarms.push(alarm));
+    } catch (err) {
+      // Not saved (disk full): the store undid it, so must the index, or the alarm would never be raised again.
+      if (this.openIndex.get(key(deviceId, kind)) === alarm) this.openIndex.delete(key(deviceId, kind));
+      throw err;
+    }
     this.o.bus.emit('alarm.opened', alarm);
   }
 
@@ -58,7 +64,13 @@ export class Alarms {
     const a = this.openAlarm(deviceId, kind);
     if (!a) return;
     this.openIndex.delete(key(deviceId, kind));
-    await this.o.store.update(() => (a.clearedAt = new Date(this.now()).toISOString()));
+    try {
+      await this.o.store.update(() => (a.clearedAt = new Date(this.now()).toISOString()));
+    } catch (err) {
+      // Not saved: the store reopened it (clearedAt undone); the index follows.
+      if (a.clearedAt === null && !this.openIndex.has(key(deviceId, kind))) this.openIndex.set(key(deviceId, kind), a);
+      throw err;
+    }
     this.o.bus.emit('alarm.cleared', a);
   }
 

@@ -8,7 +8,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { GatewayContext } from '../gateway.js';
 import { createAjv } from '../core/validation.js';
-import { formatSchemaErrors, registerErrors } from './plugins/errors.js';
+import { ApiError, formatSchemaErrors, registerErrors } from './plugins/errors.js';
+import { crossSiteRefusal } from './sessions.js';
 import { registerAuth, SESSION_COOKIE } from './plugins/auth.js';
 import { registerSse } from './plugins/sse.js';
 import { registerStatic } from './plugins/static.js';
@@ -93,6 +94,11 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
   });
 
   await app.register(async (api) => {
+    // First of all, before sessions and bodies: a cross-site state change or WebSocket handshake is refused (sessions.ts).
+    api.addHook('onRequest', async (request) => {
+      const refusal = crossSiteRefusal(request.method, request.headers);
+      if (refusal) throw new ApiError(403, 'cross_site', refusal.message, refusal.field);
+    });
     registerAuth(api, ctx);
     // Inside the API context, so the docs also need a session (any role): the
     // route list maps the attack surface, and only /healthz and login are open.
