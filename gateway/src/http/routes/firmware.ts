@@ -5,10 +5,9 @@
 // HMAC-signed, expiring URL is the check. Range is supported so a 4G speaker
 // resumes a broken download instead of starting over.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { GatewayContext } from '../../gateway.js';
@@ -17,6 +16,7 @@ import type { MediaUrlSigner } from '../media-urls.js';
 import { FirmwareError, MODEL_PATTERN, VERSION_PATTERN } from '../../ota/images.js';
 import { CampaignError, type Campaign } from '../../ota/campaigns.js';
 import { ApiError } from '../plugins/errors.js';
+import { multipartError, savePart } from '../uploads.js';
 import { noContent, noQuery, responses } from '../schemas.js';
 import { parseRange } from './media.js';
 
@@ -70,7 +70,7 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
         if (part.type === 'file') {
           if (part.fieldname !== 'file') throw new ApiError(400, 'validation', `body.${part.fieldname.slice(0, 40)}: unexpected file field; send the image as "file"`, 'body.file');
           tmp = join(tmpDir, `upload-${randomBytes(8).toString('hex')}`);
-          await pipeline(part.file, createWriteStream(tmp, { mode: 0o600 }));
+          await savePart(request, part.file, tmp, 'body.file');
           if (part.file.truncated) throw tooBig();
         } else if (['model', 'version', 'sha256'].includes(part.fieldname)) {
           fields[part.fieldname] = String(part.value).trim();
@@ -96,7 +96,7 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
       const code = (err as { code?: string }).code;
       if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooBig();
       if (code === 'FST_FILES_LIMIT') throw new ApiError(413, 'payload_too_large', 'body.file: send one image per upload', 'body.file');
-      throw err;
+      throw multipartError(err);
     } finally {
       if (tmp) await unlink(tmp).catch(() => {});
     }

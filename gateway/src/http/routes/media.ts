@@ -10,10 +10,9 @@
 // announcement, bounded by media.jobTimeoutSeconds per ffmpeg job); a job
 // queue with progress is a later step.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { GatewayContext } from '../../gateway.js';
@@ -22,6 +21,7 @@ import { normalize } from '../../tts/normalize-vi.js';
 import { MAX_TEXT_CHARS, PITCH_RANGE, RATE_RANGE } from '../../tts/engine.js';
 import { ValidationError } from '../../core/validation.js';
 import { ApiError } from '../plugins/errors.js';
+import { multipartError, savePart } from '../uploads.js';
 import { noContent, noQuery, responses, text } from '../schemas.js';
 
 const CREATE = ['admin', 'officer'] as const;
@@ -216,7 +216,7 @@ export default async function mediaRoutes(app: FastifyInstance, { ctx }: { ctx: 
         if (part.type === 'file') {
           if (part.fieldname !== 'file') throw new ApiError(400, 'validation', `body.${part.fieldname.slice(0, 40)}: unexpected file field; send the audio as "file"`, 'body.file');
           tmp = join(tmpDir, `upload-${randomBytes(8).toString('hex')}`);
-          await pipeline(part.file, createWriteStream(tmp, { mode: 0o600 }));
+          await savePart(request, part.file, tmp, 'body.file');
           if (part.file.truncated) throw tooBig();
         } else if (part.fieldname === 'title') {
           title = String(part.value);
@@ -229,7 +229,7 @@ export default async function mediaRoutes(app: FastifyInstance, { ctx }: { ctx: 
       const code = (err as { code?: string }).code;
       if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooBig();
       if (code === 'FST_FILES_LIMIT') throw new ApiError(413, 'payload_too_large', 'body.file: send one file per upload', 'body.file');
-      throw err;
+      throw multipartError(err);
     }
     try {
       if (!tmp) throw new ApiError(400, 'validation', 'body.file: is required (the audio file)', 'body.file');
