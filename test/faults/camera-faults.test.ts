@@ -216,11 +216,31 @@ describe('fault suite: cameras', () => {
     // A run that had recorded resets the backoff: each kill restarts after the initial delay.
     expect(delays).toEqual([300, 300, 300]);
 
+    // Backoff growth: kill a recording run, then each new ffmpeg as soon as it runs (before it records).
+    const w2 = record('kill9-backoff');
+    await w2.rec.start();
+    await waitFor('a segment', () => w2.segments.length >= 1);
+    const escalation: number[] = [];
+    let lastPid = 0;
+    for (let k = 0; k < 3; k++) {
+      await waitFor('a running ffmpeg', () => { const p = w2.rec.status().pid; return p !== null && p !== lastPid; });
+      lastPid = w2.rec.status().pid!;
+      const n = w2.restarts.length;
+      process.kill(lastPid, 'SIGKILL');
+      await waitFor('its restart', () => w2.restarts.length > n);
+      escalation.push(w2.restarts[n]!.delayMs);
+    }
+    expect(escalation).toEqual([300, 600, 1200]); // doubling from initialMs, capped at maxMs (1500)
+    const m = w2.segments.length;
+    await waitFor('recording after the backoff', () => w2.segments.length > m, 30_000);
+    await w2.rec.stop();
+
     figure('ffmpeg SIGKILL: kill → new ffmpeg running (max of 3)', Math.max(...restartMs), 'ms');
     figure('ffmpeg SIGKILL: kill → first new segment (max of 3)', Math.max(...firstSegmentMs), 'ms');
     figure('ffmpeg SIGKILL: partial segments per kill (max)', Math.max(...partials), undefined, '≤ 1, playable');
     figure('ffmpeg SIGKILL: finished segments lost or changed', 0, undefined, '= 0');
     figure('ffmpeg SIGKILL: watchdog backoff before restart', delays.join(' / '), 'ms', 'initial delay after a recording run');
+    figure('ffmpeg SIGKILL: backoff when killed again before recording', escalation.join(' → '), 'ms', 'doubling, capped at 1500');
     figure('ffmpeg SIGKILL: gap per kill (max)', Math.round(Math.max(...lk.gaps.map((g) => g.endMs - g.startMs))), 'ms');
   }, 120_000);
 
@@ -263,6 +283,7 @@ describe('fault suite: cameras', () => {
 
     figure('camera drop: outage (server down → back)', Math.round(outageMs / 100) / 10, 's');
     figure('camera drop: gap recorded', Math.round((gap.endMs - gap.startMs) / 100) / 10, 's', '≥ outage − 1 s, reason camera-drop');
+    figure('camera drop: camera back → recording resumed (first new segment starts)', firstAfter.startMs - backAt, 'ms');
     figure('camera drop: camera back → first new segment indexed', firstAfter.seenAt - backAt, 'ms');
     figure('camera drop: ffmpeg retries while the camera was away', w.restarts.length);
     figure('camera drop: unplayable segments around the gap', 0, undefined, '= 0');
