@@ -8,6 +8,7 @@
 // id, with an audit entry by "province". Malformed bulletins are dropped and
 // counted; no device may publish a bulletin (Mosquitto ACL, and the embedded
 // broker's policy). Bridge and ACL configs come from gateway/src/province/bridge.ts.
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -262,6 +263,22 @@ describe('commune brokers bridged to a provincial Mosquitto', () => {
     expect(total(anPhu.gw.ctx.province!.counts) - total(before)).toBe(1);
     expect(provinceBroadcasts(anPhu).some((b) => b.source.kind === 'tts' && b.source.text === 'giả mạo')).toBe(false);
     recordFigure(import.meta.url, { name: 'forged device bulletins accepted (Mosquitto)', value: provinceBroadcasts(anPhu).filter((b) => b.source.kind === 'tts' && b.source.text === 'giả mạo').length, rule: '= 0' });
+  }, 30_000);
+});
+
+describe('config CLI (gateway/src/province/cli.ts)', () => {
+  const cli = (args: string[], env: Record<string, string> = {}) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    execFile(join(process.cwd(), 'node_modules/.bin/tsx'), ['gateway/src/province/cli.ts', ...args], { env: { ...process.env, ...env } }, (e, out, err) => resolve({ code: e ? (e as { code?: number }).code ?? 1 : 0, out, err }));
+  });
+  it('prints the same bridge block as the renderer the test brokers use, and names a bad flag', async () => {
+    const ok = await cli(['bridge', '--ns', 'xa-an-phu', '--address', 'mqtt.tinh.example.vn:8883', '--user', 'bridge-xa-an-phu', '--cafile', '/etc/ca.pem'], { BRIDGE_PASSWORD: 'pw-1' });
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toBe(renderMosquittoBridge(new Topics('xa-an-phu'), { address: 'mqtt.tinh.example.vn:8883', remoteUsername: 'bridge-xa-an-phu', remotePassword: 'pw-1', cafile: '/etc/ca.pem' }));
+    const bad = await cli(['province-acl', '--commune', 'Xa An Phu']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^--commune\[0\]: "Xa An Phu" is not <ns>=<bridge user>/);
+    const noPw = await cli(['bridge', '--ns', 'xa-an-phu', '--address', 'h:8883', '--user', 'b'], { BRIDGE_PASSWORD: '' });
+    expect(noPw.err).toMatch(/^BRIDGE_PASSWORD: set it/);
   }, 30_000);
 });
 
