@@ -36,6 +36,16 @@ import { Child, ProcWindow, procUsage, sleep, summary, table, type Msg } from '.
 export const BROKERS = ['embedded', 'mosquitto'] as const;
 export type Broker = (typeof BROKERS)[number];
 
+/**
+ * Mosquitto's defaults except the queue per client: with the default
+ * max_queued_messages 1000, the gateway's own session (every device's acks,
+ * events and telemetry) overflowed during a broadcast with downloads at 2,000
+ * speakers (the gateway busy serving the files, PUBACKs late) and Mosquitto
+ * dropped ~400 of 2,000 acks ("Outgoing messages are being dropped for client
+ * gateway-..."). `--mosquitto-conf ''` runs the stock defaults.
+ */
+export const DEFAULT_MOSQUITTO_CONF = 'max_queued_messages 100000';
+
 export interface BrokersOptions {
   speakers: number;
   rounds: number;
@@ -47,6 +57,8 @@ export interface BrokersOptions {
   clipS: number;
   perShard: number;
   concurrency: number;
+  /** Extra mosquitto.conf lines, ';'-separated. */
+  mosquittoConf: string;
 }
 
 export function parseBrokersArgs(argv: string[]): BrokersOptions {
@@ -55,7 +67,7 @@ export function parseBrokersArgs(argv: string[]): BrokersOptions {
     options: {
       speakers: { type: 'string' }, rounds: { type: 'string' }, window: { type: 'string' }, samples: { type: 'string' },
       'heartbeat-real': { type: 'string' }, compression: { type: 'string' }, zones: { type: 'string' }, clip: { type: 'string' },
-      'per-shard': { type: 'string' }, concurrency: { type: 'string' },
+      'per-shard': { type: 'string' }, concurrency: { type: 'string' }, 'mosquitto-conf': { type: 'string' },
     },
     strict: true,
   });
@@ -75,6 +87,7 @@ export function parseBrokersArgs(argv: string[]): BrokersOptions {
     clipS: num(a.clip, 2, 'clip', 1),
     perShard: num(a['per-shard'], 5000, 'per-shard', 1, true),
     concurrency: num(a.concurrency, 200, 'concurrency', 1, true),
+    mosquittoConf: a['mosquitto-conf'] ?? DEFAULT_MOSQUITTO_CONF,
   };
 }
 
@@ -89,6 +102,8 @@ export interface BroadcastResult {
   acked: number;
   duplicates: number;
   played: number;
+  /** The gateway's delivery records by state, after the broadcast played. */
+  states: Record<string, number>;
   deliveryMs: Stats;
   cmdToAckMs: Stats;
   /** POST /api/broadcasts sent -> the gateway has the last speaker's ack (its delivery records). */
@@ -109,6 +124,8 @@ export interface RunResult {
   online: number;
   steady: WindowResult & { broker: ProcFig | null };
   broadcasts: BroadcastResult[];
+  /** Mosquitto's "messages are being dropped for client X" notices over the run (by client id). */
+  brokerDropNotices: Record<string, number>;
 }
 
 interface RunCtx {
@@ -156,13 +173,17 @@ async function broadcast(c: RunCtx, media: MediaItem, kind: BroadcastResult['kin
   // Let it play to the end: the next broadcast must not queue behind it.
   const end = await waitFor(shards, id, (p) => p.finished + p.failed >= n, playAt + media.durationSeconds * 1000 + 30_000);
   await sleep(500);
+  const states: Record<string, number> = {};
+  for (const d of (await api.call<BroadcastView>('GET', `/api/broadcasts/${id}`, undefined, 60_000)).data.deliveries ?? []) {
+    states[d.state] = (states[d.state] ?? 0) + 1;
+  }
   const ms = (iso: string | null) => (iso === null ? NaN : Date.parse(iso));
   const acked = rows.filter((d) => d.sentAt && d.ackedAt);
   const errors = new Map<string, number>();
   for (const x of cols) for (const [e, k] of x.errors) errors.set(e, (errors.get(e) ?? 0) + k);
   return {
     kind, id, createMs: created.ms, received: p1.received, acked: acked.length,
-    duplicates: cols.reduce((a, x) => a + x.duplicates, 0), played: end.finished,
+    duplicates: cols.reduce((a, x) => a + x.duplicates, 0), played: end.finished, states,
     deliveryMs: summary(cols.flatMap((x) => x.deliveryMs)),
     cmdToAckMs: summary(acked.map((d) => ms(d.ackedAt) - ms(d.sentAt))),
     ackCompletionMs: acked.length >= n ? Math.max(...acked.map((d) => ms(d.ackedAt))) - t0 : NaN,
@@ -175,6 +196,7 @@ async function runOne(broker: Broker, round: number, o: BrokersOptions, shards: 
   const heartbeatS = o.heartbeatRealS / o.compression;
   const gw = new Child(`gateway-${broker}`, 'bench/gateway-child.ts', {
     BENCH_SPEAKERS: String(n), BENCH_HEARTBEAT_S: String(heartbeatS), BENCH_ZONES: String(o.zones), BENCH_BROKER: broker,
+    BENCH_MOSQUITTO_CONF: o.mosquittoConf,
   });
   let brokerPid: number | null = null;
   try {
@@ -215,12 +237,13 @@ async function runOne(broker: Broker, round: number, o: BrokersOptions, shards: 
     const c: RunCtx = { n, o, gw, shards, api, brokerPid, log };
     const broadcasts = [await broadcast(c, media, 'download'), await broadcast(c, media, 'cached')];
     const bc = broadcasts[1]!;
+    const { brokerDropNotices } = await gw.request<Msg & { brokerDropNotices: Record<string, number> }>({ type: 'status' }, 'status', 10_000);
     log(`  [${round + 1} ${broker}] steady CPU ${w.gateway.cpuPct!.toFixed(1)}%${brokerSteady ? ` + ${(brokerSteady as ProcFig).cpuPct.toFixed(1)}%` : ''}, `
       + `latency p50/p99 ${w.latencyMs.p50.toFixed(1)}/${w.latencyMs.p99.toFixed(1)} ms; broadcast: delivery p99 ${bc.deliveryMs.p99.toFixed(0)} ms, `
       + `all acked in ${bc.ackCompletionMs.toFixed(0)} ms (${bc.acked}/${n})`);
     return {
       round, broker, brokerPid, provisionS: ready.provisionMs / 1000, connectS: conn.connectS, simConnectS: conn.simConnectS,
-      connected: conn.connected, online: conn.online, steady: { ...w, broker: brokerSteady }, broadcasts,
+      connected: conn.connected, online: conn.online, steady: { ...w, broker: brokerSteady }, broadcasts, brokerDropNotices,
     };
   } finally {
     // Speakers leave first, so they do not retry against a broker that is going away.
@@ -366,10 +389,12 @@ export function report(r: BrokersResult, log: (s: string) => void): void {
   for (const x of r.runs) {
     for (const b of x.broadcasts) {
       if (b.acked < r.options.speakers || b.duplicates || b.errors.length) {
-        log(`  !! [${x.round + 1} ${x.broker} ${b.kind}] acked ${b.acked}/${r.options.speakers}, played ${b.played}, duplicates ${b.duplicates}, `
-          + `errors ${b.errors.map(([e, c]) => `${c}x ${e}`).join('; ') || 'none'}`);
+        log(`  !! [${x.round + 1} ${x.broker} ${b.kind}] acked ${b.acked}/${r.options.speakers} in the gateway's records, played ${b.played}, `
+          + `states ${JSON.stringify(b.states)}, duplicates ${b.duplicates}, errors ${b.errors.map(([e, c]) => `${c}x ${e}`).join('; ') || 'none'}`);
       }
     }
+    const drops = Object.entries(x.brokerDropNotices);
+    if (drops.length) log(`  !! [${x.round + 1} ${x.broker}] Mosquitto dropped outgoing messages for: ${drops.map(([c, k]) => `${c} (${k}x)`).join(', ')}`);
   }
 }
 
@@ -378,7 +403,8 @@ export async function brokersBench(argv: string[]): Promise<void> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const hb = o.heartbeatRealS / o.compression;
   log(`brokers bench: ${o.speakers} speakers in ${o.zones} hamlets, heartbeat ${hb} s (${o.heartbeatRealS} s compressed ${o.compression}x: `
-    + `${(o.speakers / hb).toFixed(0)} msg/s), window ${o.windowS} s, ${o.samples} probes, clip ${o.clipS} s, ${o.rounds} round(s) alternating`);
+    + `${(o.speakers / hb).toFixed(0)} msg/s), window ${o.windowS} s, ${o.samples} probes, clip ${o.clipS} s, ${o.rounds} round(s) alternating; `
+    + `mosquitto.conf extra: ${o.mosquittoConf || '(none: Mosquitto defaults)'}`);
   log(`machine: ${cpus().length} cpu(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; `
     + `load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const r = await runBrokers(o, log);

@@ -65,6 +65,7 @@ if (external) {
     dir: join(dir, 'mosquitto'), port: mosqPort,
     users: [[GW_USER, gwPassword], ...creds.map((c): [string, string] => [c.id, c.secret])],
     acl: renderMosquittoAcl(ctx.topics, GW_USER, ctx.registry.devices()),
+    conf: process.env.BENCH_MOSQUITTO_CONF ? process.env.BENCH_MOSQUITTO_CONF.split(';').map((l) => l.trim()).filter(Boolean) : [],
   });
 }
 await gw.start();
@@ -101,7 +102,10 @@ let profiler: Session | null = null;
 process.on('message', (m: Msg) => {
   switch (m.type) {
     case 'status':
-      reply({ type: 'status', online: ctx.presence.onlineCount(), connected: ctx.broker?.connectedDevices().length ?? 0, telemetry, rss: process.memoryUsage.rss() });
+      reply({
+        type: 'status', online: ctx.presence.onlineCount(), connected: ctx.broker?.connectedDevices().length ?? 0, telemetry, rss: process.memoryUsage.rss(),
+        brokerDropNotices: mosq?.dropNotices() ?? {},
+      });
       break;
     case 'usage': {
       const mem = process.memoryUsage();

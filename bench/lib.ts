@@ -208,6 +208,8 @@ export interface MosquittoProc {
   pid: number;
   port: number;
   proc: ChildProcess;
+  /** "Outgoing messages are being dropped for client X" notices so far (Mosquitto logs one per episode, not per message). */
+  dropNotices: () => Record<string, number>;
   stop: () => Promise<void>;
 }
 
@@ -225,14 +227,25 @@ export async function startMosquitto(o: { dir: string; port: number; users: Arra
   await writeFile(acl, o.acl, { mode: 0o600 });
   await writeFile(conf, [
     `listener ${o.port} 127.0.0.1`, 'allow_anonymous false', `password_file ${pw}`, `acl_file ${acl}`,
-    'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning',
+    // notice: Mosquitto says so when it drops QoS 1 messages over a client's queue limit (max_queued_messages).
+    'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice',
     // As root Mosquitto drops to user "mosquitto", which cannot read a private temp dir.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     ...(o.conf ?? []),
   ].join('\n') + '\n');
   const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
+  let partial = '';
+  const drops: Record<string, number> = {};
+  proc.stderr!.on('data', (d) => {
+    stderr = (stderr + String(d)).slice(-4000);
+    const lines = (partial + String(d)).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) {
+      const m = /messages are being dropped for client (\S+?)\.?$/i.exec(l);
+      if (m) drops[m[1]!] = (drops[m[1]!] ?? 0) + 1;
+    }
+  });
   const until = Date.now() + 10_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
@@ -248,7 +261,7 @@ export async function startMosquitto(o: { dir: string; port: number; users: Arra
     await sleep(50);
   }
   return {
-    pid: proc.pid!, port: o.port, proc,
+    pid: proc.pid!, port: o.port, proc, dropNotices: () => ({ ...drops }),
     stop: () => new Promise<void>((r) => {
       if (proc.exitCode !== null || proc.signalCode !== null) return r();
       const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
