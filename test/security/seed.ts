@@ -205,8 +205,9 @@ export async function seed(g: SecGateway): Promise<Seeded> {
 
   // Provisioning (technician) and the one-time bundle download (no session: the link is the proof).
   r = await act('technician', 'POST', '/api/devices/:id/provision', '/api/devices/kpd-q1/provision', { template: 'esphome-keypad' });
-  ids.bundleUrl = r.json().url;
-  r = await act('anonymous', 'POST', '/provision/:token', ids.bundleUrl);
+  const bundleUrl = r.json().url as string;
+  ids.bundleUrl = bundleUrl;
+  r = await act('anonymous', 'POST', '/provision/:token', bundleUrl);
   secretCarriers.add(r);
   const bundleSecret = /(?:password|secret)[^\n]*?["': ]([A-Za-z0-9_-]{20,})/.exec(r.body)?.[1];
   if (!bundleSecret || !verifyDeviceSecret(bundleSecret, g.gw.ctx.registry.device('kpd-q1')!.secretHash)) throw new Error(`seed: no valid secret found in the bundle:\n${r.body.slice(0, 500)}`);
