@@ -297,6 +297,9 @@ describe('fault suite: a full disk when the store writes', () => {
       filler = fillDisk(dir);
       await expect(bs.create(bc('bc-2'), [])).rejects.toMatchObject({ code: 'ENOSPC' });
       expect(readFileSync(join(bdir, 'index.json')).equals(indexBefore)).toBe(true);
+      // Refused = forgotten: never dispatched by tick(), never saved by a later write.
+      expect(bs.get('bc-2')).toBeUndefined();
+      expect(bs.active().map((b) => b.id)).not.toContain('bc-2');
       expect(readdirSync(bdir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
 
       // Space back: the store writes, the audit log appends again.
@@ -310,6 +313,8 @@ describe('fault suite: a full disk when the store writes', () => {
       expect(audit.ok).toBe(true);
       const reopened = await BroadcastStore.open(bdir);
       expect(reopened.list().map((b) => b.id)).toContain('bc-1');
+      await bs.saveNow();
+      expect((await BroadcastStore.open(bdir)).list().map((b) => b.id)).toEqual(['bc-1']);
       await store.close();
       await bs.close();
       await reopened.close();

@@ -10,7 +10,7 @@
 // kill -9); later changes are coalesced to at most one write per second per
 // file. Deliveries of finished broadcasts are flushed and dropped from memory,
 // and read back on demand.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoalescedJsonFile, readJsonFile, removeStaleTemps, SerialWriter } from '../store/atomic-write.js';
 import { FINAL_STATUSES, type Broadcast, type Delivery } from './model.js';
@@ -67,7 +67,18 @@ export class BroadcastStore {
     if (b.idempotencyKey) this.byKey.set(b.idempotencyKey, b.id);
     const o = this.openFile(b.id, new Map(deliveries.map((d) => [d.deviceId, d])));
     o.file.markDirty();
-    await Promise.all([o.file.flush(), this.index.write()]);
+    try {
+      await Promise.all([o.file.flush(), this.index.write()]);
+    } catch (err) {
+      // Not saved (disk full): forget it, so a refused broadcast is never sent by
+      // tick() nor saved by a later index write; the caller reports the error.
+      this.records.delete(b.id);
+      if (b.idempotencyKey && this.byKey.get(b.idempotencyKey) === b.id) this.byKey.delete(b.idempotencyKey);
+      this.open.delete(b.id);
+      await o.file.close().catch(() => {});
+      await unlink(this.deliveriesFile(b.id)).catch(() => {});
+      throw err;
+    }
   }
 
   /** Deliveries of an active broadcast (live objects: change them, then call touch()). */

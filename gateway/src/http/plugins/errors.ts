@@ -10,6 +10,7 @@ import { RegistryError } from '../../devices/registry.js';
 import { MediaRejectedError } from '../../media/library.js';
 import { FfmpegError } from '../../ffmpeg/ffmpeg.js';
 import { TtsError } from '../../tts/engine.js';
+import { StoreWriteError, storageReason } from '../../store/store.js';
 
 export class ApiError extends Error {
   constructor(readonly statusCode: number, readonly code: string, message: string, readonly field?: string) {
@@ -75,6 +76,13 @@ export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, 
     // Logged with the program's stderr; the client gets the gist without paths or argv.
     log.error({ err, detail: err.detail, method: request.method, url: request.url }, 'tts failed');
     return { status: 502, body: { code: 'tts_failed', message: 'the speech engine failed; see the gateway log' } };
+  }
+  // A full (or read-only) disk: the change was not saved. Say so, without paths or a stack (507 Insufficient Storage).
+  const errno = (err as NodeJS.ErrnoException).code;
+  if (err instanceof StoreWriteError || errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'EROFS') {
+    log.error({ err, method: request.method, url: request.url }, 'request failed: storage');
+    const reason = err instanceof StoreWriteError ? err.reason : storageReason(err);
+    return { status: 507, body: { code: 'storage_full', message: `not saved: ${reason} on the gateway; the previous state is kept. Free space (or call the technician) and try again` } };
   }
   // Fastify's own client errors (bad JSON, wrong content type, body too large):
   // their messages describe the request, not the server, so they are safe to show.

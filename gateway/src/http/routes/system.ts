@@ -14,13 +14,24 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: { ctx:
       querystring: noQuery,
       response: responses({
         200: {
-          type: 'object', required: ['ok', 'uptime', 'broker'],
+          type: 'object', required: ['ok', 'uptime', 'broker', 'storage'],
           properties: {
             ok: { type: 'boolean' },
             uptime: { type: 'number', description: 'seconds since the process started' },
             broker: {
               type: 'object', required: ['mode', 'connected'],
               properties: { mode: { type: 'string', enum: ['embedded', 'external'] }, connected: { type: 'boolean' } },
+            },
+            storage: {
+              type: 'object', required: ['ok', 'storeWriteFailures', 'auditWriteFailures'],
+              description: 'whether the store file and the audit log could be written the last time (false: disk full, changes are refused)',
+              properties: {
+                ok: { type: 'boolean' },
+                reason: { type: 'string', description: 'e.g. "disk full"' },
+                since: { type: 'string', format: 'date-time' },
+                storeWriteFailures: { type: 'integer' },
+                auditWriteFailures: { type: 'integer' },
+              },
             },
           },
         },
@@ -30,6 +41,7 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: { ctx:
     ok: true,
     uptime: Math.round((Date.now() - STARTED) / 1000),
     broker: { mode: ctx.settings.broker.mode, connected: ctx.link.connected },
+    storage: storageHealth(ctx),
   }));
 
   app.get('/metrics', {
@@ -64,4 +76,19 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: { ctx:
       }),
     },
   }, async (request) => ctx.audit.read(request.query.limit));
+}
+
+/** Kept in memory: a full disk cannot hold an alarm about itself. */
+function storageHealth(ctx: GatewayContext): { ok: boolean; reason?: string; since?: string; storeWriteFailures: number; auditWriteFailures: number } {
+  const h = ctx.store.health();
+  const auditOk = ctx.audit.ok;
+  const reason = !h.ok ? h.lastError?.reason : !auditOk ? `audit log: ${ctx.audit.lastError?.code === 'ENOSPC' ? 'disk full' : ctx.audit.lastError?.code ?? 'write failed'}` : undefined;
+  const since = !h.ok ? h.failingSince ?? undefined : !auditOk ? ctx.audit.lastError?.at : undefined;
+  return {
+    ok: h.ok && auditOk,
+    ...(reason ? { reason } : {}),
+    ...(since ? { since } : {}),
+    storeWriteFailures: h.failures,
+    auditWriteFailures: ctx.audit.failures,
+  };
 }
