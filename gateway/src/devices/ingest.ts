@@ -24,6 +24,8 @@ export type DropReason = 'bad-topic' | 'unknown-device' | 'oversize' | 'rate-lim
 
 interface Bucket { tokens: number; at: number }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export class Ingest {
   private buckets = new Map<string, Bucket>();
   private recentEvents = new Map<string, string[]>();
@@ -51,12 +53,17 @@ export class Ingest {
     if (!this.take(deviceId)) return this.drop(deviceId, topic, 'rate-limited', `over ${this.o.messagesPerSecond} msg/s`);
     let data: unknown;
     try {
-      data = JSON.parse(payload.toString('utf8'));
+      // Strict UTF-8 (RFC 8259 §8.1): a lenient decode would turn invalid bytes
+      // into U+FFFD and accept the message with text the device never sent.
+      data = JSON.parse(UTF8.decode(payload));
     } catch {
-      return this.drop(deviceId, topic, 'bad-json', 'payload is not JSON');
+      return this.drop(deviceId, topic, 'bad-json', 'payload is not UTF-8 JSON');
     }
     const errors = this.o.contract.check(channel, data);
     if (errors) return this.drop(deviceId, topic, 'schema', errors.slice(0, 5).join('; '));
+    // QoS 1 is at-least-once: drop a redelivered event by its id (before counting it as accepted: one message, one count).
+    const eventId = channel === 'event' ? (data as { eventId?: string }).eventId : undefined;
+    if (eventId && this.seen(deviceId, eventId)) return this.drop(deviceId, topic, 'duplicate', `event ${eventId} already received`);
     this.countIn({ channel });
     const at = this.now();
     const bus = this.o.bus;
@@ -83,8 +90,6 @@ export class Ingest {
       }
       case 'event': {
         const e = data as Record<string, unknown> & { type: string; eventId?: string };
-        // QoS 1 is at-least-once: drop a redelivered event by its id.
-        if (e.eventId && this.seen(deviceId, e.eventId)) return this.drop(deviceId, topic, 'duplicate', `event ${e.eventId} already received`);
         bus.emit('device.event', { deviceId, event: e, at });
         break;
       }
