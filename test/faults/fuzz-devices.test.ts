@@ -74,7 +74,7 @@ const DEEP_TOKEN = '\u0001deep\u0001';
 type Mutation =
   | { kind: 'valid' } | { kind: 'wrong-type'; key: number; value: unknown } | { kind: 'missing'; key: number }
   | { kind: 'extra'; name: string; value: unknown } | { kind: 'huge-number'; key: number; value: string } | { kind: 'deep'; key: number }
-  | { kind: 'non-object'; value: unknown } | { kind: 'bad-utf8'; at: number; bytes: number[] } | { kind: 'empty' }
+  | { kind: 'non-object'; value: unknown } | { kind: 'bad-utf8'; at: number; bytes: readonly number[] } | { kind: 'empty' }
   | { kind: 'binary'; bytes: Uint8Array } | { kind: 'truncated'; at: number } | { kind: 'oversize'; extra: number } | { kind: 'redelivered' };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
@@ -148,7 +148,7 @@ async function counters(): Promise<Record<string, number>> {
   for (const m of res.body.matchAll(/^gateway_mqtt_messages_in_total\{channel="([^"]+)"\} (\d+)$/gm)) out[`accepted ${m[1]}`] = Number(m[2]);
   return out;
 }
-const diff = (a: Record<string, number>, b: Record<string, number>) =>
+const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
   Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
 
 beforeAll(async () => {
