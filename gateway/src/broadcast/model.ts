@@ -137,6 +137,13 @@ export function applyObservation(
     | { kind: 'interrupted'; at: number; by?: string }
     | { kind: 'failed'; at: number; error: string },
 ): boolean {
+  // A start that arrives after its end (a reconnect can reorder a speaker's
+  // outbox): keep the outcome, record when it started.
+  if (o.kind === 'started' && d.state === 'played' && d.startedAt === null) {
+    d.startedAt = o.at;
+    d.skewMs = o.skewMs;
+    return true;
+  }
   const closed = isTerminal(d.state) && !(d.state === 'missed' && (o.kind === 'started' || o.kind === 'finished'));
   if (closed) return false;
   switch (o.kind) {

@@ -161,6 +161,8 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
   /** Why the current connection is going down, set by whoever closes it. */
   private closing: 'drop-link' | 'reboot' | 'stopped' | null = null;
   private firstConnect: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** The link whose outbox re-send (after SUBACK) has run: before that, new events wait so the order is kept. */
+  private flushedOn: MqttClient | null = null;
   private everConnected = false;
 
   constructor(opts: SpeakerOptions) {
@@ -361,6 +363,7 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
       c.subscribe(subs, (err) => {
         if (err) this.problem(err);
         if (this.client !== c) return;
+        this.flushedOn = c;
         this.flushOutbox();
         this.emit('connected', { first });
         this.firstConnect?.resolve();
@@ -553,7 +556,10 @@ export class SimSpeaker extends EventEmitter<SpeakerEvents> {
     if (this.outbox.size >= OUTBOX_MAX) this.outbox.delete(this.outbox.keys().next().value as string);
     this.outbox.set(eventId, { body, type: e.type, sentOn: null });
     this.emit('play', { ...e, eventId, kind: e.type.slice(5) as PlayNotice['kind'] });
-    this.sendEvent(eventId);
+    // Between CONNACK and SUBACK older events have not been re-sent yet: this one
+    // goes out behind them, with the flush (a play-finished ahead of its play-started
+    // was seen in test/faults/link-flapping.test.ts).
+    if (this.flushedOn === this.client) this.sendEvent(eventId);
   }
 
   /** Publishes a queued event on the current link; it leaves the outbox only on PUBACK. */
