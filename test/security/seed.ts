@@ -45,6 +45,8 @@ export interface Action {
   url: string;
   actor: Role | 'anonymous';
   status: number;
+  /** The audit actor expected when it is not the role's user (logins: the name tried; the bundle link). */
+  auditActor?: string;
 }
 
 export interface Seeded {
@@ -79,15 +81,17 @@ export async function seed(g: SecGateway): Promise<Seeded> {
   const c = g.cookies;
 
   /** One API call as a role; fails the seed unless the status is one of `ok`. */
-  const act = async (actor: Role | 'anonymous', method: string, route: string, url: string, body?: unknown, ok: number[] = [200, 201, 202, 204], extra: Record<string, unknown> = {}) => {
-    const res = await g.call({ method: method as 'GET', url, ...(actor === 'anonymous' ? {} : { cookie: c[actor] }), ...(body !== undefined ? { payload: body as object } : {}), ...extra });
-    actions.push({ method, route, url, actor, status: res.statusCode });
+  const act = async (actor: Role | 'anonymous', method: string, route: string, url: string, body?: unknown, ok: number[] = [200, 201, 202, 204], extra: Record<string, unknown> & { auditActor?: string } = {}) => {
+    const { auditActor, ...inject } = extra;
+    const res = await g.call({ method: method as 'GET', url, ...(actor === 'anonymous' ? {} : { cookie: c[actor] }), ...(body !== undefined ? { payload: body as object } : {}), ...inject });
+    actions.push({ method, route, url, actor, status: res.statusCode, ...(auditActor ? { auditActor } : {}) });
     if (!ok.includes(res.statusCode)) throw new Error(`seed: ${actor} ${method} ${url} → ${res.statusCode} ${res.body.slice(0, 300)}`);
     return res;
   };
 
   // A failed login (the successful ones happened when the harness logged every role in).
-  await act('anonymous', 'POST', '/api/auth/login', '/api/auth/login', { username: USERNAMES.technician, password: 'not-my-password' }, [401], { remoteAddress: '10.3.0.1' });
+  await act('anonymous', 'POST', '/api/auth/login', '/api/auth/login', { username: USERNAMES.technician, password: 'not-my-password' }, [401], { remoteAddress: '10.3.0.1', auditActor: USERNAMES.technician });
+  await act('anonymous', 'POST', '/api/auth/login', '/api/auth/login', { username: 'khong-ai', password: 'guess' }, [401], { remoteAddress: '10.3.0.2', auditActor: 'khong-ai' });
 
   // Users (admin).
   let r = await act('admin', 'POST', '/api/users', '/api/users', { username: 'tam-thoi', displayName: 'Tạm thời', role: 'officer', password: 'tam-thoi-pw-123' });
@@ -185,7 +189,10 @@ export async function seed(g: SecGateway): Promise<Seeded> {
   // Views of the recording: the playlist, one segment, a snapshot.
   r = await act('chairman', 'GET', '/api/cameras/:id/playlist.m3u8', `/api/cameras/quay-1-cam/playlist.m3u8?from=${iso(recFrom)}&to=${iso(recTo)}&caseId=${ids.case}`);
   ids.segment = r.body.split('\n').find((l) => l.startsWith('/api/recordings/quay-1-cam/'))!.slice('/api/recordings/quay-1-cam/'.length);
-  await act('chairman', 'GET', '/api/recordings/:cameraId/*', `/api/recordings/quay-1-cam/${ids.segment}`);
+  // The player's segment fetch is part of the audited playlist view (no entry of its own)...
+  if ((await g.call({ method: 'GET', url: `/api/recordings/quay-1-cam/${ids.segment}`, cookie: c.chairman })).statusCode !== 200) throw new Error('seed: segment');
+  // ...a segment fetched with no playlist behind it (a URL built by hand) is a view of its own.
+  await act('admin', 'GET', '/api/recordings/:cameraId/*', `/api/recordings/quay-1-cam/${ids.segment}`);
   await act('chairman', 'GET', '/api/cameras/:id/snapshot', `/api/cameras/quay-1-cam/snapshot?at=${iso(recFrom + 500)}`);
   // Export, download, manifest, verify.
   r = await act('chairman', 'POST', '/api/exports', '/api/exports', { cameraId: 'quay-1-cam', from: iso(recFrom), to: iso(recTo), caseId: ids.case });
@@ -207,7 +214,7 @@ export async function seed(g: SecGateway): Promise<Seeded> {
   r = await act('technician', 'POST', '/api/devices/:id/provision', '/api/devices/kpd-q1/provision', { template: 'esphome-keypad' });
   const bundleUrl = r.json().url as string;
   ids.bundleUrl = bundleUrl;
-  r = await act('anonymous', 'POST', '/provision/:token', bundleUrl);
+  r = await act('anonymous', 'POST', '/provision/:token', bundleUrl, undefined, undefined, { auditActor: 'bundle-link' });
   secretCarriers.add(r);
   const bundleSecret = /(?:password|secret)[^\n]*?["': ]([A-Za-z0-9_-]{20,})/.exec(r.body)?.[1];
   if (!bundleSecret || !verifyDeviceSecret(bundleSecret, g.gw.ctx.registry.device('kpd-q1')!.secretHash)) throw new Error(`seed: no valid secret found in the bundle:\n${r.body.slice(0, 500)}`);
@@ -225,8 +232,8 @@ export async function seed(g: SecGateway): Promise<Seeded> {
 
   // Own password change, and a logout (a session of its own, so the role's main session lives on).
   await act('technician', 'POST', '/api/auth/password', '/api/auth/password', { currentPassword: PASSWORDS.technician, newPassword: NEW_TECH_PASSWORD });
-  const extra = await g.login(USERNAMES.officer, PASSWORDS.officer);
-  const out = await g.call({ method: 'POST', url: '/api/auth/logout', cookie: extra });
+  r = await act('anonymous', 'POST', '/api/auth/login', '/api/auth/login', { username: USERNAMES.officer, password: PASSWORDS.officer }, [200], { auditActor: USERNAMES.officer });
+  const out = await g.call({ method: 'POST', url: '/api/auth/logout', cookie: r.headers['set-cookie']!.toString().split(';')[0] });
   actions.push({ method: 'POST', route: '/api/auth/logout', url: '/api/auth/logout', actor: 'officer', status: out.statusCode });
 
   return {

@@ -35,6 +35,8 @@ export default async function authRoutes(app: FastifyInstance, { ctx }: { ctx: G
     },
   }, async (request, reply: FastifyReply) => {
     const { username } = request.body;
+    // The account tried is the login's target (failed ones included).
+    request.auditTarget = username.slice(0, 64);
     const key = `${request.ip}\n${username.toLowerCase()}`;
     const wait = app.loginLimiter.attempt(key);
     if (wait) throw tooMany(wait);
@@ -56,6 +58,7 @@ export default async function authRoutes(app: FastifyInstance, { ctx }: { ctx: G
     config: { roles: ALL_ROLES, audit: 'auth.logout' },
     schema: { summary: 'Log out this session', tags: ['auth'], querystring: noQuery, response: responses({ 204: noContent }) },
   }, async (request, reply) => {
+    request.auditTarget = request.user!.username;
     app.sessions.delete(request.cookies[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.code(204).send();

@@ -173,6 +173,8 @@ export default async function cameraRoutes(app: FastifyInstance, { ctx }: { ctx:
       }),
     },
   }, async (request) => {
+    // What was scanned: the local network (WS-Discovery multicast on every interface).
+    request.auditTarget = 'local-network';
     const found = await ctx.cameraManager.discover(request.body?.timeoutMs ?? ctx.settings.cameras.onvif.discoveryMs);
     request.auditDetail = { found: found.length };
     const byXaddr = new Map(ctx.cameras.list().filter((c) => c.xaddr).map((c) => [c.xaddr!, c.id]));

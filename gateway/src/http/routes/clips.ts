@@ -2,9 +2,14 @@
 // (desk video of citizens is not the officers' or technicians' to watch).
 // Every view (one audit entry per playlist, with camera and range, so a case
 // page finds the views of its clips) and every export and download is audited.
+// So are snapshots (a frame of a citizen is a view too) and any segment fetched
+// outside a playlist this session opened (a URL built by hand is a view that
+// no playlist entry covers); segments a player fetches for an audited playlist
+// add no entry each.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Session } from '../sessions.js';
 import type { GatewayContext } from '../../gateway.js';
 import type { Role } from '../../core/types.js';
 import { ExportError, type ExportRecord } from '../../cameras/exports.js';
@@ -53,8 +58,21 @@ export function exportView(r: ExportRecord): Record<string, unknown> {
   };
 }
 
+/** `<UTC start>_<duration ms>.ts`, the layout's segment file name: its time range. */
+function segmentRange(rel: string): { from: number; to: number } | null {
+  const m = /(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z_(\d+)\.ts$/.exec(rel);
+  if (!m) return null;
+  const from = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
+  return { from, to: from + Number(m[8]) };
+}
+
+/** Ranges each session opened by an (audited) playlist, newest last, bounded. */
+const VIEWED_PER_SESSION = 64;
+
 export default async function clipRoutes(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
   const { ctx } = opts;
+  // Keyed by the session object: it goes with the session (logout, expiry), nothing to sweep.
+  const viewed = new WeakMap<Session, Array<{ cameraId: string; from: number; to: number }>>();
 
   const camera = (id: string) => {
     if (!ctx.cameras.get(id)) throw new ApiError(404, 'not_found', `params.id: camera ${id} not found`, 'params.id');
@@ -146,6 +164,12 @@ export default async function clipRoutes(app: FastifyInstance, opts: { ctx: Gate
     if (!found.segments.length) throw new ApiError(404, 'not_found', 'query.from: no recording in this range', 'query.from');
     const body = buildPlaylist(found, (s) => `/api/recordings/${id}/${segmentRelPath(ctx.segments.root, id, s)}`);
     request.auditTarget = id;
+    if (request.session) {
+      const list = viewed.get(request.session) ?? [];
+      list.push({ cameraId: id, from, to });
+      if (list.length > VIEWED_PER_SESSION) list.shift();
+      viewed.set(request.session, list);
+    }
     await audit(ctx, request, 'recording.view', true, {
       cameraId: id, from: new Date(from).toISOString(), to: new Date(to).toISOString(), caseId: request.query.caseId ?? null, segments: found.segments.length,
     });
@@ -164,9 +188,18 @@ export default async function clipRoutes(app: FastifyInstance, opts: { ctx: Gate
       response: { 200: binary('video/mp2t'), ...responses({}) },
     },
   }, async (request, reply) => {
-    const file = await resolveSegment(ctx.segments.root, request.params.cameraId, request.params['*']);
+    const { cameraId } = request.params;
+    const file = await resolveSegment(ctx.segments.root, cameraId, request.params['*']);
     if (!file) throw new ApiError(404, 'not_found', 'params.*: no such segment', 'params.*');
     const { size } = await stat(file);
+    const range = segmentRange(request.params['*']);
+    const covered = range && (viewed.get(request.session!) ?? []).some((v) => v.cameraId === cameraId && v.from < range.to && range.from < v.to);
+    if (!covered) {
+      request.auditTarget = cameraId;
+      await audit(ctx, request, 'recording.segment', true, {
+        cameraId, ...(range ? { from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() } : {}), segment: request.params['*'],
+      });
+    }
     return reply.type('video/mp2t').header('content-length', String(size)).header('cache-control', 'private, max-age=3600').send(createReadStream(file));
   });
 
@@ -195,6 +228,9 @@ export default async function clipRoutes(app: FastifyInstance, opts: { ctx: Gate
       snapshots.set(key, jpeg);
       if (snapshots.size > 64) snapshots.delete(snapshots.keys().next().value!);
     }
+    // A frame of the desk is a view of the recording (from = to = the frame's time, so the case trail finds it).
+    request.auditTarget = id;
+    await audit(ctx, request, 'recording.snapshot', true, { cameraId: id, from: request.query.at, to: request.query.at });
     return reply.type('image/jpeg').header('cache-control', 'private, max-age=3600').send(jpeg);
   });
 

@@ -115,6 +115,7 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
       response: responses({ 204: noContent }),
     },
   }, async (request, reply) => {
+    request.auditTarget = request.params.sha256;
     const using = ctx.ota.list().find((c) => c.sha256 === request.params.sha256 && (c.state === 'running' || c.state === 'paused'));
     if (using) throw new ApiError(409, 'in_use', `params.sha256: campaign ${using.id} (${using.state}) uses this image; finish or abort it first`, 'params.sha256');
     await ctx.firmware.remove(request.params.sha256).catch((err: unknown) => {

@@ -119,7 +119,9 @@ export default async function ratingRoutes(app: FastifyInstance, { ctx }: { ctx:
       response: responses({ 200: { content: { 'text/csv': { schema: { type: 'string' } } } } }),
     },
   }, async (request, reply) => {
-    const { from, to, rows } = select(request);
+    const { from, to, rows, desks } = select(request);
+    // Whose ratings left the gateway: the desks in the file (all known desks, or the officer's own).
+    request.auditTarget = desks.join(',') || 'no-desk';
     request.auditDetail = { from, to, ...(request.query.desk ? { desk: request.query.desk } : {}), rows: rows.length };
     const name = `danh-gia-hai-long_${from}_${to}${request.query.desk ? `_${request.query.desk}` : ''}.csv`;
     return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(ratingsCsv(rows, tz, deskName));
