@@ -72,7 +72,7 @@ export class Sessions {
  * work once it is over the limit.
  */
 export class LoginLimiter {
-  private windows = new Map<string, { count: number; resetAt: number }>();
+  private windows = new Map<string, { count: number; resetAt: number; refused: number }>();
 
   constructor(private readonly perMinute: number, private readonly now: () => number) {}
 
@@ -81,10 +81,18 @@ export class LoginLimiter {
     const now = this.now();
     if (this.windows.size > 10_000) for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
     let w = this.windows.get(key);
-    if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + 60_000 }));
-    if (w.count >= this.perMinute) return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+    if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + 60_000, refused: 0 }));
+    if (w.count >= this.perMinute) {
+      w.refused++;
+      return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+    }
     w.count++;
     return 0;
+  }
+
+  /** True for the first refusal of the key's current window: worth an audit entry; the rest of a flood is not. */
+  firstRefusal(key: string): boolean {
+    return this.windows.get(key)?.refused === 1;
   }
 
   /** A successful login clears the key: a user who mistyped twice is not punished later. */

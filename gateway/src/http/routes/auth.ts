@@ -39,7 +39,13 @@ export default async function authRoutes(app: FastifyInstance, { ctx }: { ctx: G
     request.auditTarget = username.slice(0, 64);
     const key = `${request.ip}\n${username.toLowerCase()}`;
     const wait = app.loginLimiter.attempt(key);
-    if (wait) throw tooMany(wait);
+    if (wait) {
+      // Guessing in progress: on the record once per window (a flood of refusals must not fill the disk).
+      if (app.loginLimiter.firstRefusal(key)) {
+        await audit(ctx, request, 'auth.login', false, { username: username.slice(0, 64), reason: 'rate-limited', status: 429, retryAfter: wait }, username.slice(0, 64));
+      }
+      throw tooMany(wait);
+    }
     const user = await ctx.users.authenticate(username, request.body.password);
     if (!user) {
       await audit(ctx, request, 'auth.login', false, { username: username.slice(0, 64) }, username.slice(0, 64));
