@@ -22,6 +22,10 @@ export interface RtspStreamOptions {
   pattern?: string;
   /** Pad to the bitrate with filler NAL units (constant bitrate whatever the picture). */
   cbr?: boolean;
+  /** A camera that wants a login: RTSP 401 challenge by Digest (default) or Basic. */
+  user?: string;
+  password?: string;
+  auth?: 'digest' | 'basic';
 }
 
 export interface RtspServer {
@@ -44,6 +48,7 @@ export async function startRtspServer(o: RtspStreamOptions = {}): Promise<RtspSe
     '--width', String(o.width ?? 320), '--height', String(o.height ?? 240), '--fps', String(o.fps ?? 15),
     '--bitrate-kbps', String(o.bitrateKbps ?? 400), '--gop', String(o.gop ?? 15), '--profile', o.profile ?? 'baseline',
     '--pattern', o.pattern ?? 'ball', ...(o.cbr ? ['--cbr'] : []),
+    ...(o.user ? ['--user', o.user, '--password', o.password ?? '', '--auth', o.auth ?? 'digest'] : []),
   ];
   let proc: ChildProcess = await launch(args);
   const stopWith = (sig: NodeJS.Signals) => new Promise<void>((resolve) => {

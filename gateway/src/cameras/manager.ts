@@ -22,6 +22,7 @@ import type { Alarms } from '../health/alarms.js';
 import { Recorder, type RecorderState } from './recorder.js';
 import type { CameraRegistry } from './registry.js';
 import { withCredentials, withoutCredentials, type CameraCredentials } from './secrets.js';
+import { RtspCredentialProxy } from './rtsp-proxy.js';
 import type { GapReason, SegmentIndex } from './segments.js';
 import { OnvifCamera, discoverCameras } from './onvif.js';
 
@@ -147,12 +148,15 @@ export class CameraManager {
   private readonly chains = new Map<string, Promise<void>>();
   private off: (() => void) | null = null;
   private running = false;
+  /** Holds camera passwords for ffmpeg (rtsp-proxy.ts). */
+  readonly proxy: RtspCredentialProxy;
   private onvifClient: OnvifClient | null;
   private readonly now: () => number;
 
   constructor(private readonly o: CameraManagerOptions) {
     this.onvifClient = o.onvif ?? null;
     this.now = o.now ?? Date.now;
+    this.proxy = new RtspCredentialProxy({ log: o.log.child({ mod: 'rtsp-proxy' }) });
     o.metrics?.gauge('gateway_cameras_registered', 'Cameras in the registry', () => o.registry.list().length);
     o.metrics?.gauge('gateway_cameras_recording', 'Cameras whose recorder is recording (segments arriving)', () =>
       [...this.slots.values()].filter((s) => s.recorder?.status().state === 'recording').length);
@@ -167,6 +171,7 @@ export class CameraManager {
 
   async start(): Promise<void> {
     await mkdir(this.o.segments.root, { recursive: true, mode: 0o700 });
+    await this.proxy.start();
     this.running = true;
     this.off = this.o.bus.on('camera.changed', (e) => this.enqueue(e.cameraId, () => this.reload(e.cameraId)));
     // Each camera on its own: one slow or unreachable camera does not hold up the others.
@@ -179,6 +184,7 @@ export class CameraManager {
     this.off = null;
     await Promise.all([...this.chains.values()]);
     await Promise.all([...this.slots.keys()].map((id) => this.stopSlot(id)));
+    await this.proxy.stop();
   }
 
   /** The camera's recorder, if it records (for tests and the export service). */
@@ -322,9 +328,19 @@ export class CameraManager {
     }
   }
 
+  /** What ffmpeg opens: the camera itself, or (with a login) the loopback proxy that holds the password for it. */
+  private recordingInput(s: Slot, streamUrl: string): string {
+    const creds = this.creds(s);
+    if (!creds || (!creds.username && !creds.password)) return streamUrl;
+    if (this.o.settings.credentialProxy && new URL(streamUrl).protocol === 'rtsp:') {
+      return this.proxy.register(s.id, { url: withoutCredentials(streamUrl), username: creds.username, password: creds.password });
+    }
+    return withCredentials(streamUrl, creds);
+  }
+
   private async startRecorder(s: Slot, streamUrl: string): Promise<void> {
     const c = this.o.settings;
-    const url = withCredentials(streamUrl, this.creds(s));
+    const url = this.recordingInput(s, streamUrl);
     const r = new Recorder({
       cameraId: s.id, url, root: this.o.segments.root, index: this.o.segments, ffmpeg: this.o.ffmpeg,
       segmentSeconds: c.segmentSeconds, stallFactor: c.stallFactor, ioTimeoutSeconds: c.ioTimeoutSeconds,
@@ -347,6 +363,7 @@ export class CameraManager {
     if (!r) return;
     await r.stop();
     r.removeAllListeners();
+    this.proxy.unregister(s.id);
   }
 
   /** ONVIF session: stream URI, recorder, clock, events. Retries with backoff while the camera cannot be reached. */

@@ -132,6 +132,7 @@ export const settingsSchema = {
         ioTimeoutSeconds: { type: 'integer', minimum: 2, maximum: 60, default: 10 },
         backoffMaxSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 30 },
         downAlarmSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 30, description: 'a camera not recording this long raises a camera-down alarm' },
+        credentialProxy: { type: 'boolean', default: true, description: 'ffmpeg opens a camera with a login through a loopback RTSP proxy that answers the camera\'s challenge, so the password is never on ffmpeg\'s command line (world-readable in /proc); false: the password goes in the URL' },
         retention: {
           type: 'object', additionalProperties: false, default: {},
           description: 'what recordings are kept: the oldest unprotected segments go first',
@@ -228,7 +229,7 @@ export interface Settings {
   };
   schedule: { dir: string; leadMinutes: number; graceMinutes: number; tickSeconds: number };
   cameras: {
-    dir: string; segmentSeconds: number; stallFactor: number; ioTimeoutSeconds: number; backoffMaxSeconds: number; downAlarmSeconds: number;
+    dir: string; segmentSeconds: number; stallFactor: number; ioTimeoutSeconds: number; backoffMaxSeconds: number; downAlarmSeconds: number; credentialProxy: boolean;
     retention: { days: number; quotaGb: number; minFreeGb: number; tagKeepDays: number; sweepSeconds: number };
     tags: { preSeconds: number; postSeconds: number; lowRatingMax: number; motionMergeSeconds: number };
     onvif: { discoveryMs: number; clockWarnSeconds: number; pullSeconds: number; backoffMaxSeconds: number };
