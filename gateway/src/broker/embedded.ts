@@ -6,7 +6,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import { Aedes, type Client } from 'aedes';
-import type { AccessPolicy, Principal } from './policy.js';
+import { ConnectThrottle, type AccessPolicy, type Principal } from './policy.js';
 import { guardPacketSize } from './packet-guard.js';
 
 export interface DeviceCredentials {
@@ -26,6 +26,8 @@ export interface EmbeddedBrokerOptions {
   findDevice: (deviceId: string) => DeviceCredentials | undefined;
   verifySecret: (secret: string, hash: string) => boolean;
   policy: AccessPolicy;
+  /** Failed CONNECTs per client IP and username per minute before further ones are refused unchecked (default 10). */
+  connectFailuresPerMinute?: number;
   /** Called for every refused connect/publish/subscribe, with the reason. */
   onRefused?: (what: 'connect' | 'publish' | 'subscribe' | 'packet', clientId: string | null, detail: string) => void;
   onLink?: (deviceId: string, connected: boolean) => void;
@@ -58,7 +60,11 @@ export class EmbeddedBroker {
   /** Bound ports (useful when port 0 asked the OS to choose). */
   ports: { mqtt: number; mqtts: number | null } = { mqtt: 0, mqtts: null };
 
-  constructor(private readonly opts: EmbeddedBrokerOptions) {}
+  private readonly throttle: ConnectThrottle;
+
+  constructor(private readonly opts: EmbeddedBrokerOptions) {
+    this.throttle = new ConnectThrottle({ failuresPerMinute: opts.connectFailuresPerMinute ?? 10 });
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -82,9 +88,14 @@ export class EmbeddedBroker {
           done(err as never, false);
         };
         if (!username || !password) return fail(NOT_AUTHORIZED, 'anonymous');
+        const ip = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
+        if (this.throttle.blocked(ip, username)) return fail(NOT_AUTHORIZED, 'too many failed connects; try again in a minute');
         const pw = password.toString('utf8');
         if (username === o.gateway.username) {
-          if (!safeEqual(pw, o.gateway.password)) return fail(BAD_CREDENTIALS, 'bad gateway credentials');
+          if (!safeEqual(pw, o.gateway.password)) {
+            this.throttle.failed(ip, username);
+            return fail(BAD_CREDENTIALS, 'bad gateway credentials');
+          }
           this.principals.set(client, { kind: 'gateway' });
           return done(null, true);
         }
@@ -101,7 +112,11 @@ export class EmbeddedBroker {
         // would reach nobody: tell it to come back (CONNACK 3, it retries).
         if (!this.acceptDevices) return fail(SERVER_UNAVAILABLE, 'gateway not ready');
         const dev = o.findDevice(username);
-        if (!dev || !o.verifySecret(pw, dev.secretHash)) return fail(BAD_CREDENTIALS, 'bad device credentials');
+        if (!dev || !o.verifySecret(pw, dev.secretHash)) {
+          this.throttle.failed(ip, username);
+          return fail(BAD_CREDENTIALS, 'bad device credentials');
+        }
+        this.throttle.succeeded(ip, username);
         this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId, ...(aux ? { aux: true } : {}) });
         done(null, true);
       },

@@ -49,3 +49,44 @@ export class AccessPolicy {
 }
 
 export { DEVICE_TO_GATEWAY };
+
+/**
+ * Failed CONNECTs per (client IP, username) in a sliding minute. Device secrets
+ * are 256-bit, so this is not about guessing: a device or script hammering
+ * CONNECT with a wrong secret costs a TCP session, a hash and a refusal each
+ * time, forever. Past `failuresPerMinute`, connects for that pair are refused
+ * without checking the secret until the minute has passed (the right secret
+ * too, so the answer tells nothing). Other IPs and other ids are unaffected.
+ */
+export class ConnectThrottle {
+  private failures = new Map<string, number[]>();
+
+  constructor(private readonly o: { failuresPerMinute: number; maxKeys?: number; now?: () => number }) {}
+
+  private recent(key: string): number[] {
+    const now = (this.o.now ?? Date.now)();
+    const list = (this.failures.get(key) ?? []).filter((t) => t > now - 60_000);
+    if (list.length) this.failures.set(key, list);
+    else this.failures.delete(key);
+    return list;
+  }
+
+  blocked(ip: string, username: string): boolean {
+    return this.recent(`${ip}|${username}`).length >= this.o.failuresPerMinute;
+  }
+
+  failed(ip: string, username: string): void {
+    const key = `${ip}|${username}`;
+    const list = this.recent(key);
+    list.push((this.o.now ?? Date.now)());
+    this.failures.delete(key); // re-insert: the map stays in least-recently-failed order
+    this.failures.set(key, list.slice(-this.o.failuresPerMinute));
+    // Bounded memory against a peer cycling through usernames: forget the oldest pairs.
+    const max = this.o.maxKeys ?? 10_000;
+    while (this.failures.size > max) this.failures.delete(this.failures.keys().next().value!);
+  }
+
+  succeeded(ip: string, username: string): void {
+    this.failures.delete(`${ip}|${username}`);
+  }
+}
