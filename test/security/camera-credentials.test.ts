@@ -9,9 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RtspCredentialProxy, parseChallenge } from '../gateway/src/cameras/rtsp-proxy.js';
-import { ADMIN_PASSWORD, startGateway, waitFor, type TestGateway } from './helpers/api-gateway.js';
-import { startRtspServer, type RtspServer } from './helpers/rtsp.js';
+import { RtspCredentialProxy, parseChallenge } from '../../gateway/src/cameras/rtsp-proxy.js';
+import { ADMIN_PASSWORD, startGateway, waitFor, type TestGateway } from '../helpers/api-gateway.js';
+import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
+import { recordFigure } from '../helpers/figures.js';
 
 const run = promisify(execFile);
 const USER = 'viewer';
@@ -131,6 +132,7 @@ describe('the gateway records a camera with a login', () => {
         // Recording for real through the proxy: segments in the index.
         await waitFor(async () => (await t.gw.ctx.segments.lookup(id, Date.now() - 60_000, Date.now() + 1000)).segments.length >= 2, 'two segments through the proxy', 40_000);
         expect(t.gw.ctx.cameraManager.proxy.sessions).toBeGreaterThanOrEqual(1);
+        recordFigure(import.meta.url, { name: 'ffmpeg command lines holding a camera password while recording (proxy on)', value: cmds.filter((c) => c.includes(PASSWORD) || c.includes(enc)).length, rule: '= 0' });
       } else {
         expect(cmds.some((c) => c.includes(enc))).toBe(true);
       }
