@@ -156,6 +156,22 @@ describe('route × role', () => {
     for (const role of ROLES) expect((await g.call({ method: 'GET', url: '/api/auth/me', cookie: g.cookies[role] })).statusCode).toBe(200);
   }, 120_000);
 
+  it('answers 401 to every guarded route without a session, with a forged, an expired-looking or an oversized token', async () => {
+    const guarded = routes.filter((r) => !r.isPublic);
+    const violations: string[] = [];
+    let checked = 0;
+    for (const r of guarded) {
+      for (const cookie of [undefined, 'gw_session=forged', `gw_session=${'A'.repeat(43)}`, `gw_session=${'A'.repeat(5000)}`, 'other=1']) {
+        checked++;
+        const res = await g.call({ method: r.method as 'GET', url: fillPath(r.url), cookie, payload: r.method === 'GET' || r.method === 'DELETE' || r.method === 'HEAD' ? undefined : {} });
+        if (res.statusCode !== 401 || (r.method !== 'HEAD' && res.json().code !== 'unauthorized')) violations.push(`${r.method} ${r.url} with ${cookie?.slice(0, 30) ?? 'no cookie'}: ${res.statusCode}`);
+      }
+    }
+    recordFigure(import.meta.url, { name: 'anonymous/forged-session requests checked', value: checked });
+    recordFigure(import.meta.url, { name: 'anonymous/forged-session requests not answered 401', value: violations.length, rule: '= 0' });
+    expect(violations).toEqual([]);
+  });
+
   it('a role change applies to the next request of a live session (roles are read per request, not at login)', async () => {
     const tech = g.userIds.technician;
     expect((await g.call({ method: 'GET', url: '/api/firmware', cookie: g.cookies.technician })).statusCode).toBe(200);
