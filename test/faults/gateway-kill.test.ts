@@ -385,7 +385,9 @@ describe('gateway under kill -9', () => {
       `owed ${allOwed.size} (every 504 on disk at its kill: ${everySent}), re-sent and executed once ${resent}, max acks per command ${maxAcks}; ` +
       `${retried} firings cut short and retried; proof of play lost ${proofLost}/${proofChecked.length}; torn journal tails ${tornJournalLines}; missing ${missing.join(' ') || 'none'}`);
     const f = (name: string, value: number | string, unit?: string, rule?: string) => recordFigure(import.meta.url, { name, value, unit, rule });
-    f('kills (SIGKILL)', KILLS, `${killKinds.filter((k) => k === 'firing').length} at a firing moment, ${killKinds.filter((k) => k === 'startup').length} right after ready`);
+    f('kills (SIGKILL)', KILLS);
+    f('kills aimed at a firing moment', killKinds.filter((k) => k === 'firing').length);
+    f('kills 0-300 ms after ready', killKinds.filter((k) => k === 'startup').length);
     f('restart to ready (p50)', Math.round(percentile(readyMs, 50)), 'ms');
     f('restart to ready (max)', Math.round(Math.max(...readyMs)), 'ms');
     f('HTTP broadcasts created (201)', created.length);
@@ -405,7 +407,7 @@ describe('gateway under kill -9', () => {
     expect(missing).toEqual([]);
     expect(lost).toBe(0);
     expect(doubled).toBe(0);
-    expect(occurrences).toBeGreaterThanOrEqual(ITEMS.length * 2);
+    expect(occurrences).toBeGreaterThanOrEqual(ITEMS.length);
     expect(created.length).toBeGreaterThan(10);
     expect(allOwed.size).toBeGreaterThanOrEqual(KILLS * 2);
     expect(everySent).toBe(true);

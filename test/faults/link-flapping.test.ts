@@ -128,11 +128,12 @@ async function round(name: string, opts: { playAt?: number; validUntil: number; 
     title: `Flapping ${name}`, source: { kind: 'media', mediaId }, target: { all: true },
     ...(opts.playAt ? { playAt: opts.playAt } : {}), validUntil: opts.validUntil,
   }, 'test');
+  const createdAt = Date.now();
   const final = await until(() => {
     const b = ctx.broadcasts.get(bc.id)!;
     return ['done', 'partial', 'failed', 'cancelled'].includes(b.status) && b;
   }, `broadcast ${name} final`, opts.validUntil - Date.now() + 30_000);
-  const completeMs = Date.now() - t0;
+  const completeMs = Date.now() - createdAt;
   // Let late duplicates (outbox re-sends, acks of re-sent prefetches) arrive before counting.
   await until(() => speakers.every((s) => s.connected && s.pendingEvents === 0), 'outboxes empty', 15_000);
   await new Promise((r) => setTimeout(r, 500));
