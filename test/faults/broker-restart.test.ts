@@ -9,8 +9,12 @@
 //     renders) is SIGKILLed and started again on the same port with the
 //     gateway and 8 speakers connected. The gateway's link must reconnect and
 //     resubscribe, the speakers come back online, and commands owed meanwhile
-//     are delivered after: one sent while the broker is down, and one owed to
-//     a speaker that was away and comes back before the gateway's link does.
+//     are delivered after: one sent while the broker is down, one owed to a
+//     speaker that was away and comes back before the gateway's link does, and
+//     a broadcast made while the broker is down (every delivery owed) plays
+//     once on every speaker. Before the fix in devices/ingest.ts the speaker
+//     back first never got what it was owed (its live state went out while the
+//     link was down; the retained copy did not count as ready).
 import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import * as net from 'node:net';
@@ -158,10 +162,15 @@ describe('external Mosquitto: broker killed and restarted on the same port', () 
     await gw.start();
     cleanups.push(() => gw.stop());
 
+    const wav = join(dir, 'tone.wav');
+    await new Ffmpeg().run([...presets.lavfiInput('sine=frequency=440:duration=1,volume=0.3'), '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', presets.fileOutput(wav)]);
+    const mediaId = (await gw.ctx.media.ingest(wav, { title: 'Chuông', createdBy: 'test' })).item.id;
     const executed = new Map<string, number>();
+    const plays = new Map<string, PlayNotice[]>();
     const mk = (c: FleetCredential) => {
-      const s = new SimSpeaker({ id: c.id, secret: c.secret, zoneId: c.zoneId, url, heartbeatMs: 400, reconnectDelayMs: 200 });
+      const s = new SimSpeaker({ id: c.id, secret: c.secret, zoneId: c.zoneId, url, httpUrl: `http://127.0.0.1:${gw.httpPort}`, heartbeatMs: 400, reconnectDelayMs: 200 });
       s.on('command', ({ cmd, duplicate }) => { if (!duplicate) executed.set(cmd.id, (executed.get(cmd.id) ?? 0) + 1); });
+      s.on('play', (p) => plays.set(c.id, [...(plays.get(c.id) ?? []), p]));
       return s;
     };
     const [awayCred, ...restCreds] = creds;
@@ -186,6 +195,8 @@ describe('external Mosquitto: broker killed and restarted on the same port', () 
     const whileDown = gw.ctx.dispatcher.send(speakers[0]!.id, 'volume', { level: 44 });
     await waitFor(() => gw.ctx.presence.onlineCount() === 0, 10_000, 'speakers offline by missed heartbeats');
     const offlineMs = performance.now() - killedAt;
+    // A broadcast while the broker is down: every delivery is owed, sent when each speaker is back.
+    const bc = await gw.ctx.broadcasts.create({ title: 'Khi broker tắt', source: { kind: 'media', mediaId }, target: { all: true } }, 'test');
 
     // Same config, same port. The away speaker comes back at once, before the gateway's link (1 s reconnect period).
     const proc = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -217,20 +228,30 @@ describe('external Mosquitto: broker killed and restarted on the same port', () 
     const owedIds = [owedToAway.id, r.id];
     await waitFor(() => owedIds.every((id) => executed.has(id)) && gw.ctx.dispatcher.owed().length === 0, 15_000, 'owed commands delivered and acked')
       .catch(() => undefined);
-    const lost = owedIds.filter((id) => !executed.has(id)).length;
+    const b = await waitFor(() => {
+      const x = gw.ctx.broadcasts.get(bc.id);
+      return x && ['done', 'partial', 'failed', 'cancelled'].includes(x.status) && x;
+    }, 30_000, 'broadcast final').catch(() => gw.ctx.broadcasts.get(bc.id)!);
+    const ds = await gw.ctx.broadcasts.deliveries(bc.id);
+    const played = ds.filter((d) => d.state === 'played').length;
+    const playedTwice = creds.filter((c) => (plays.get(c.id) ?? []).filter((p) => p.broadcastId === bc.id && p.kind === 'finished').length > 1).length;
+    const lost = owedIds.filter((id) => !executed.has(id)).length + (ds.length - played);
     const twice = owedIds.filter((id) => (executed.get(id) ?? 0) > 1).length;
     console.log(`broker-restart (external): speakers offline ${Math.round(offlineMs)} ms after the kill; after the restart: link ${Math.round(linkMs)} ms, ` +
       `resubscribed (telemetry in) ${Math.round(resubscribedMs)} ms, all ${all} speakers online ${Math.round(devicesMs)} ms; ` +
-      `away speaker back before the link: ${awayBackBeforeLink}; owed ${owedIds.length}, lost ${lost}, executed twice ${twice}, still owed ${gw.ctx.dispatcher.owed().length}`);
+      `away speaker back before the link: ${awayBackBeforeLink}; owed ${owedIds.length} commands + ${ds.length} deliveries of a broadcast made while down (${b.status}, ${played} played), ` +
+      `lost ${lost}, executed twice ${twice}, played twice ${playedTwice}, still owed ${gw.ctx.dispatcher.owed().length}`);
     if (lost || gw.ctx.dispatcher.owed().length) console.log('owed:', JSON.stringify(gw.ctx.dispatcher.owed()), 'executed:', JSON.stringify([...executed]), 'ids:', owedIds);
     f('external: gateway link reconnected after the broker restart', Math.round(linkMs), 'ms');
     f('external: link resubscribed (first telemetry in)', Math.round(resubscribedMs), 'ms');
     f('external: all speakers online again', Math.round(devicesMs), 'ms', '< 20000');
-    f('external: owed commands (1 sent while down, 1 to a speaker back before the link)', owedIds.length);
-    f('external: owed commands lost', lost, undefined, '= 0');
-    f('external: owed commands executed twice', twice, undefined, '= 0');
+    f('external: owed (1 command sent while down, 1 to a speaker back before the link, 1 broadcast made while down to 8)', owedIds.length + ds.length);
+    f('external: owed lost (commands not executed + deliveries not played)', lost, undefined, '= 0');
+    f('external: owed executed or played twice', twice + playedTwice, undefined, '= 0');
     expect(lost).toBe(0);
     expect(twice).toBe(0);
+    expect(playedTwice).toBe(0);
+    expect(b.status).toBe('done');
     expect(gw.ctx.dispatcher.owed()).toEqual([]);
   });
 });
