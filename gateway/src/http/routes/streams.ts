@@ -64,8 +64,8 @@ export async function streamRoutes(app: FastifyInstance, { ctx, streams }: { ctx
     streams.attach(id, reply.raw);
   });
 
-  app.get<{ Params: { id: string } }>('/api/broadcasts/:id/live', {
-    websocket: true,
+  app.route<{ Params: { id: string } }>({
+    method: 'GET', url: '/api/broadcasts/:id/live',
     config: { roles: LIVE },
     schema: {
       summary: 'WebSocket: the officer\'s microphone for a live broadcast, as binary MediaRecorder chunks (webm/opus or ogg/opus); closing it ends the broadcast', tags: ['broadcasts'],
@@ -75,37 +75,43 @@ export async function streamRoutes(app: FastifyInstance, { ctx, streams }: { ctx
       },
       querystring: noQuery,
       response: responses({ 101: { description: 'switching to WebSocket', type: 'null' } }),
+      hide: true,
     },
-  }, (socket: WebSocket, request) => {
-    const { id } = request.params;
-    if (!streams.has(id)) {
-      socket.close(LIVE_CLOSE.notOpen, `params.id: no live stream open for broadcast ${id}`);
-      return;
-    }
-    const input = streams.liveInput(id);
-    if (!input) {
-      socket.close(LIVE_CLOSE.busy, `params.id: broadcast ${id} is not live or already has a microphone`);
-      return;
-    }
-    ctx.log.info({ stream: id, user: request.user?.username }, 'live microphone connected');
-    const onEnded = (e: StreamEnded) => {
-      if (e.id !== id) return;
-      streams.off('ended', onEnded);
-      socket.close(LIVE_CLOSE.ended, `stream ended: ${e.reason}`);
-    };
-    streams.on('ended', onEnded);
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      if (!isBinary) {
-        socket.close(LIVE_CLOSE.notBinary, 'messages must be binary audio chunks');
+    // A plain GET (no Upgrade) gets a named refusal, not the plugin's empty 404 (found by test/faults/fuzz-http).
+    handler: async () => {
+      throw new ApiError(426, 'upgrade_required', 'headers.upgrade: this route is a WebSocket; connect with Upgrade: websocket', 'headers.upgrade');
+    },
+    wsHandler: (socket: WebSocket, request) => {
+      const { id } = request.params;
+      if (!streams.has(id)) {
+        socket.close(LIVE_CLOSE.notOpen, `params.id: no live stream open for broadcast ${id}`);
         return;
       }
-      // ws's default binaryType ('nodebuffer') gives a Buffer; fragmented messages come as a list.
-      input.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
-    });
-    socket.on('close', () => {
-      streams.off('ended', onEnded);
-      // The encoder flushes what it has; the stream ends when it exits.
-      input.end();
-    });
+      const input = streams.liveInput(id);
+      if (!input) {
+        socket.close(LIVE_CLOSE.busy, `params.id: broadcast ${id} is not live or already has a microphone`);
+        return;
+      }
+      ctx.log.info({ stream: id, user: request.user?.username }, 'live microphone connected');
+      const onEnded = (e: StreamEnded) => {
+        if (e.id !== id) return;
+        streams.off('ended', onEnded);
+        socket.close(LIVE_CLOSE.ended, `stream ended: ${e.reason}`);
+      };
+      streams.on('ended', onEnded);
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        if (!isBinary) {
+          socket.close(LIVE_CLOSE.notBinary, 'messages must be binary audio chunks');
+          return;
+        }
+        // ws's default binaryType ('nodebuffer') gives a Buffer; fragmented messages come as a list.
+        input.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      });
+      socket.on('close', () => {
+        streams.off('ended', onEnded);
+        // The encoder flushes what it has; the stream ends when it exits.
+        input.end();
+      });
+    },
   });
 }
