@@ -10,6 +10,7 @@
 // topics), retained junk, a 5,000-message flood beside honest devices,
 // oversize payloads, client-id takeover, CONNECT hammering.
 import { connect, type Socket } from 'node:net';
+import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,14 +27,17 @@ function frame(first: number, body: Buffer): Buffer {
   do { let b = n % 128; n = Math.floor(n / 128); if (n > 0) b |= 0x80; len.push(b); } while (n > 0);
   return Buffer.concat([Buffer.from([first, ...len]), body]);
 }
-const connectFrame = (clientId: string, user: string, pass: string) =>
-  frame(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2]), u16(30), str(clientId), str(user), str(pass)]));
+const connectFrame = (clientId: string, user: string, pass: string, will?: { topic: string | Buffer; payload: string; retain?: boolean }) =>
+  frame(0x10, Buffer.concat([
+    str('MQTT'), Buffer.from([4, 0xc2 | (will ? 0x04 | 0x08 /* will QoS 1 */ | (will.retain ? 0x20 : 0) : 0)]), u16(30), str(clientId),
+    ...(will ? [str(will.topic), str(will.payload)] : []), str(user), str(pass),
+  ]));
 const publishFrame = (topic: string | Buffer, payload: Buffer | string, qos: 0 | 1 = 1, retain = false, id = 1) =>
   frame(0x30 | (qos << 1) | (retain ? 1 : 0), Buffer.concat([str(topic), qos ? u16(id) : Buffer.alloc(0), Buffer.from(payload)]));
 
 interface Raw { sock: Socket; rc: number; closed: () => boolean; whenClosed: Promise<void>; received: () => Buffer }
 /** Connects with raw frames; resolves with the CONNACK return code (or -1 when the broker closed first). */
-function rawConnect(port: number, clientId: string, user: string, pass: string, localAddress?: string): Promise<Raw> {
+function rawConnect(port: number, clientId: string, user: string, pass: string, localAddress?: string, will?: { topic: string | Buffer; payload: string; retain?: boolean }): Promise<Raw> {
   return new Promise((resolve) => {
     const sock = connect({ port, host: '127.0.0.1', localAddress });
     let buf = Buffer.alloc(0);
@@ -48,7 +52,7 @@ function rawConnect(port: number, clientId: string, user: string, pass: string, 
         resolve({ sock, rc: buf[3]!, closed: () => closed, whenClosed, received: () => buf });
       }
     });
-    sock.write(connectFrame(clientId, user, pass));
+    sock.write(connectFrame(clientId, user, pass, will));
   });
 }
 
@@ -141,16 +145,29 @@ describe('hostile devices', () => {
         raw.sock.destroy();
       }
     }
+    // Last Will spoofing: the will names someone else's topic; the session then dies abruptly, so the broker publishes it.
+    let wills = 0;
+    for (const topic of ['commune/dev/spk-b/state', 'commune/dev/spk-b/telemetry', 'commune/zone/thon-2/cmd', 'commune/dev/spk-b/cmd', 'province/bulletin']) {
+      for (const retain of [false, true]) {
+        const n = i++;
+        wills++;
+        const raw = await rawConnect(port, 'spk-a', 'spk-a', secrets['spk-a']!, undefined, { topic, payload: JSON.stringify({ online: false, fw: `spoof-${n}`, time: 1, uptime: 1, rssi: -1 }), retain });
+        expect(raw.rc).toBe(0);
+        raw.sock.destroy();
+        await raw.whenClosed;
+      }
+    }
     await new Promise((r) => setTimeout(r, 300));
     const after = await counters();
     for (const off of offs) off();
+    recordFigure(import.meta.url, { name: 'Last Will spoof attempts (other topics, retained or not)', value: wills });
     const delivered = obs.got.filter((m) => m.payload.includes('spoof-')).length + victimGot.filter((m) => m.includes('spoof-')).length + ingested.length;
-    recordFigure(import.meta.url, { name: 'spoof attempts (topics × main/aux session)', value: i });
+    recordFigure(import.meta.url, { name: 'spoof attempts (topics × main/aux session, and Last Wills)', value: i });
     recordFigure(import.meta.url, { name: 'spoof attempts delivered (observer, victim, gateway)', value: delivered, rule: '= 0' });
-    recordFigure(import.meta.url, { name: 'spoofing sessions closed by the broker', value: closedByBroker, rule: `= ${i}` });
+    recordFigure(import.meta.url, { name: 'spoofing sessions closed by the broker', value: closedByBroker, rule: `= ${i - wills}` });
     recordFigure(import.meta.url, { name: 'refused publishes / oversize packets counted', value: `${delta(before, after, 'gateway_mqtt_refused_total{publish}')} / ${delta(before, after, 'gateway_mqtt_refused_total{packet}')}` });
     expect(delivered).toBe(0);
-    expect(closedByBroker).toBe(i);
+    expect(closedByBroker).toBe(i - wills);
     // The victim's session survived all of it.
     expect(victim.connected).toBe(true);
     expect(t.gw.ctx.broker!.isConnected('spk-b')).toBe(true);
@@ -293,11 +310,14 @@ describe('hostile devices', () => {
     }
     await new Promise((r) => setTimeout(r, 200));
     // The victim still gets its commands.
-    const got = new Promise<string>((r) => victim.once('message', (_t, p) => r(p.toString())));
+    const got = new Promise<string>((r) => victim.once('message', (_t, p) => {
+      const cmd = JSON.parse(p.toString()) as { id: string };
+      victim.publish('commune/dev/spk-b/ack', JSON.stringify({ id: cmd.id, ok: true }), { qos: 1 });
+      r(p.toString());
+    }));
     const res = await t.call({ method: 'POST', url: '/api/devices/spk-b/commands', cookie: admin, payload: { type: 'reboot' } });
-    const cmd = JSON.parse(await got);
-    expect(cmd.type).toBe('reboot');
-    void res;
+    expect(JSON.parse(await got).type).toBe('reboot');
+    expect(res.statusCode, res.body).toBe(200); // acked by the real spk-b
     recordFigure(import.meta.url, { name: 'client-id takeover attempts refused', value: `${refusedOk}/${attempts.length}`, rule: '= all' });
     recordFigure(import.meta.url, { name: 'victim sessions dropped by takeover attempts', value: victimClosed, rule: '= 0' });
     expect(victimClosed).toBe(0);
@@ -337,6 +357,39 @@ describe('hostile devices', () => {
     expect(otherDev.rc).toBe(0);
     expect(delta(before, after, 'gateway_mqtt_refused_total{connect}')).toBe(N + 1);
   });
+
+  it('protocol junk (random frames before and after CONNECT) never takes the broker down', async () => {
+    const blobs = fc.sample(fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 300 }),
+      // Plausible headers with lying lengths, reserved types and flags, a second CONNECT, SUBSCRIBE without topics...
+      fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 64 })).map(([first, body]) => frame(first, Buffer.from(body))),
+      fc.constantFrom(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]), Buffer.from([0x10, 0x00]), Buffer.from([0xf0, 0x00]), Buffer.from([0x82, 0x02, 0x00, 0x01]), Buffer.from([0x32, 0x03, 0x00, 0x01, 0x61]), connectFrame('spk-a', 'spk-a', 'x')),
+    ), { seed: 42, numRuns: 300 });
+    let closed = 0;
+    for (const [n, blob] of blobs.entries()) {
+      const authenticated = n % 2 === 0;
+      const raw = authenticated ? await rawConnect(port, 'spk-a', 'spk-a', secrets['spk-a']!) : await new Promise<Raw>((resolve) => {
+        const sock = connect({ port, host: '127.0.0.1' });
+        let isClosed = false;
+        const whenClosed = new Promise<void>((r) => sock.on('close', () => { isClosed = true; r(); }));
+        sock.on('error', () => {});
+        sock.on('connect', () => resolve({ sock, rc: -2, closed: () => isClosed, whenClosed, received: () => Buffer.alloc(0) }));
+      });
+      raw.sock.write(blob);
+      await Promise.race([raw.whenClosed, new Promise((r) => setTimeout(r, 50))]);
+      if (raw.closed()) closed++;
+      raw.sock.destroy();
+    }
+    recordFigure(import.meta.url, { name: 'protocol junk frames sent (half before CONNECT)', value: blobs.length });
+    recordFigure(import.meta.url, { name: 'junk sessions closed by the broker within 50 ms', value: closed });
+    const health = await t.call({ method: 'GET', url: '/healthz' });
+    expect(health.json()).toMatchObject({ ok: true, broker: { connected: true } });
+    const c = await connectDevice(port, 'spk-o2', secrets['spk-o2']!);
+    clients.push(c);
+    const heard = new Promise<void>((r) => { const off = t.gw.ctx.bus.on('device.telemetry', (e) => { if (e.deviceId === 'spk-o2') { off(); r(); } }); });
+    await c.publishAsync('commune/dev/spk-o2/telemetry', JSON.stringify({ time: Date.now(), uptime: 5, rssi: -50, fw: '1' }), { qos: 1 });
+    await heard;
+  }, 60_000);
 
   it('the connect throttle forgets failures after a minute, resets on success and bounds its memory', () => {
     let now = 0;
