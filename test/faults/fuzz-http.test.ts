@@ -11,13 +11,14 @@
 // outside the data dir. Seeded: FUZZ_SEED=<n> replays a run; a failure prints
 // fast-check's counterexample and seed.
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RouteOptions } from 'fastify';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../gateway/src/http/app.js';
+import { shared } from '../../gateway/src/http/schemas.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/api-gateway.js';
 import { recordFigure } from '../helpers/figures.js';
 
@@ -56,6 +57,9 @@ const DEEP_OBJECT_JSON = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
 const DEEP_TOKEN = '\u0001deep-10k\u0001';
 const toJson = (v: unknown): string => (JSON.stringify(v) ?? 'null').split(JSON.stringify(DEEP_TOKEN)).join(DEEP_OBJECT_JSON);
 
+/** A recorded segment (layout: <camera>/<day>/<hour>/<start>_<n>.ts) and a symlink in its place pointing outside. */
+const SEGMENT = '2026-11-25/06/20261125T060000.000Z_1.ts';
+const LINKED_SEGMENT = '2026-11-25/06/20261125T060010.000Z_2.ts';
 const specialString = fc.constantFrom(...TRAVERSAL, ...UNICODE, ...NUMERIC);
 const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 6, arbitrary: specialString },
@@ -89,7 +93,9 @@ const rawAscii = (s: string) => (/^[\x21-\x7e]*$/.test(s) ? s : pct(s));
 const paramValue = fc.oneof(
   { weight: 4, arbitrary: hostileString.filter((s) => s.length < 300).map(pct) },
   { weight: 3, arbitrary: fc.constantFrom(...TRAVERSAL).map(rawAscii) },
-  { weight: 1, arbitrary: fc.constantFrom('spk-test', 'thon-a', '00000000-0000-4000-8000-000000000000', 'a'.repeat(64), 'f'.repeat(64), `${'0'.repeat(64)}.bin`, `${'0'.repeat(64)}.mp3`) },
+  // Names of things that exist (beforeAll), so hostile input also reaches the handlers behind the validators.
+  { weight: 2, arbitrary: fc.constantFrom('spk-test', 'thon-a', 'cam-1', '00000000-0000-4000-8000-000000000000', 'a'.repeat(64), 'f'.repeat(64), `${'0'.repeat(64)}.bin`, `${'0'.repeat(64)}.mp3`,
+    SEGMENT, LINKED_SEGMENT, '2026-11-25/06/../../../../sentinel.txt', '2026-11-25/06/..%2F..%2F..%2Fsentinel.txt', `2026-11-25/06/${'..%2F'.repeat(6)}etc%2Fpasswd`) },
   { weight: 1, arbitrary: fc.constantFrom(pct(HUGE.slice(0, 5000)), '%', '%zz', '%ff%fe', '%C0%80', '%ED%A0%80') },
 );
 
@@ -129,6 +135,51 @@ function bodyArb(schema: any): fc.Arbitrary<{ payload: string | Buffer; contentT
   );
 }
 
+// Near-valid bodies: a value of the right shape for every property the schema
+// names (shared $refs resolved), then ONE property made hostile - wrong type,
+// or a string full of unicode edge cases that the validator lets through - so
+// the input gets past ajv into the handler, the store and the responses.
+const sharedById = new Map<string, any>(shared.map((x: any) => [x.$id, x]));
+const GOOD_STRINGS = ['thon-a', 'spk-test', 'cam-1', 'quay-1', 'admin', 'abc', 'Thông báo', '1.4.2', 'LOA-4G-30W', 'speaker-agent', '2026-11-25',
+  '2026-11-25T06:00:00.000Z', '00000000-0000-4000-8000-000000000000', 'f'.repeat(64), 'a1b2c3d4e5f60718', 'officer', 'wifi', 'normal'];
+const TEXTY = [...UNICODE, 'Thông báo', 'a'.repeat(64), '\u00a0x', 'x'];
+function valueFor(schema: any, depth = 0): fc.Arbitrary<unknown> {
+  if (!schema || typeof schema !== 'object' || depth > 6) return fc.constant(null);
+  if (schema.$ref) return valueFor(sharedById.get(String(schema.$ref).replace(/#.*$/, '')), depth + 1);
+  if ('const' in schema) return fc.constant(schema.const);
+  if (Array.isArray(schema.enum)) return fc.constantFrom(...schema.enum);
+  const alts = schema.oneOf ?? schema.anyOf;
+  if (Array.isArray(alts)) return fc.oneof(...alts.map((a: any) => valueFor({ ...schema, oneOf: undefined, anyOf: undefined, discriminator: undefined, ...a }, depth + 1)));
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type ?? (schema.properties ? 'object' : 'string');
+  switch (type) {
+    case 'object': {
+      const props = Object.entries(schema.properties ?? {}) as Array<[string, any]>;
+      return fc.record(Object.fromEntries(props.map(([k, v]) => [k, valueFor(v, depth + 1)])), { requiredKeys: (schema.required ?? []).filter((k: string) => props.some(([p]) => p === k)) });
+    }
+    case 'array': return fc.array(valueFor(schema.items, depth + 1), { minLength: schema.minItems ?? 0, maxLength: Math.min(3, schema.maxItems ?? 3) }).map((a) => (schema.uniqueItems ? [...new Set(a.map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x)) : a));
+    case 'integer': return fc.integer({ min: schema.minimum ?? -1000, max: schema.maximum ?? 100_000 });
+    case 'number': return fc.double({ min: schema.minimum ?? -1000, max: schema.maximum ?? 100_000, noNaN: true, noDefaultInfinity: true });
+    case 'boolean': return fc.boolean();
+    case 'null': return fc.constant(null);
+    default: {
+      if (schema.format === 'date-time') return fc.constantFrom('2026-11-25T06:00:00.000Z', '2026-11-25T05:00:00Z');
+      if (schema.format === 'uuid') return fc.constant('00000000-0000-4000-8000-000000000000');
+      const ok = (x: string) => (!schema.pattern || new RegExp(schema.pattern, 'u').test(x)) && x.length >= (schema.minLength ?? 0) && x.length <= (schema.maxLength ?? Infinity);
+      const good = [...GOOD_STRINGS, ...TEXTY].filter(ok);
+      return good.length ? fc.constantFrom(...good) : fc.constant('x');
+    }
+  }
+}
+function nearValidArb(schema: any): fc.Arbitrary<{ payload: string; contentType: string; what: string }> {
+  const props = Object.keys(schema?.properties ?? {});
+  return fc.tuple(valueFor(schema), props.length ? fc.constantFrom(...props) : fc.constant(''), fc.oneof(hostileValue, fc.constantFrom(...TEXTY)), fc.boolean())
+    .map(([base, key, bad, hostile]) => {
+      const body = base && typeof base === 'object' && !Array.isArray(base) ? { ...(base as object) } as Record<string, unknown> : {};
+      if (hostile && key) body[key] = bad;
+      return { payload: toJson(body), contentType: 'application/json', what: hostile ? 'near-valid' : 'schema-shaped' };
+    });
+}
+
 /** multipart/form-data with hostile field names, file names, titles and sizes. */
 function multipartArb(fields: string[], bigFile: Buffer): fc.Arbitrary<{ payload: Buffer; contentType: string; what: string }> {
   const part = fc.oneof(
@@ -166,7 +217,8 @@ const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1
 
 beforeAll(async () => {
   // 1 MB uploads: the oversize case costs 1.5 MB per attempt instead of 50.
-  t = await startGateway({ media: { maxUploadMb: 1 } });
+  // Commands to the (offline) fuzz device give up after 0.5 s instead of 10.
+  t = await startGateway({ media: { maxUploadMb: 1 }, commands: { ackTimeoutSeconds: 0.5 } });
   admin = await t.login('admin', ADMIN_PASSWORD);
   const found: RouteOptions[] = [];
   const app = await buildApp(t.gw.ctx, { onRoute: (r) => found.push(r) });
@@ -180,6 +232,13 @@ beforeAll(async () => {
   const beside = join(tmpdir(), `sentinel-${MARK}.txt`);
   writeFileSync(beside, SENTINEL);
   outsideSentinels.push(beside);
+  const hour = join(t.dir, 'recordings', 'cam-1', '2026-11-25', '06');
+  mkdirSync(hour, { recursive: true });
+  writeFileSync(join(t.dir, 'recordings', 'cam-1', SEGMENT), 'SEGMENT-BYTES');
+  symlinkSync(beside, join(t.dir, 'recordings', 'cam-1', LINKED_SEGMENT));
+  writeFileSync(join(t.dir, 'recordings', 'sentinel.txt'), SENTINEL);
+  await t.gw.ctx.registry.createZone({ id: 'thon-a', name: 'Thôn A' });
+  await t.gw.ctx.registry.createDevice({ id: 'spk-test', type: 'speaker', name: 'Loa thử', zoneId: 'thon-a' });
   process.stdout.write(`[fuzz-http] seed ${SEED} (replay: FUZZ_SEED=${SEED}), ${RUNS} runs per route, ${routes.length} routes\n`);
 }, 120_000);
 
@@ -208,7 +267,7 @@ function requestArb(r: Route): fc.Arbitrary<Req> {
   const body: fc.Arbitrary<{ payload?: string | Buffer; contentType?: string; what: string }> = multipart
     ? fc.oneof({ weight: 4, arbitrary: multipartArb(r.url.includes('firmware') ? ['model', 'version', 'sha256'] : ['title'], BIG_FILE) }, { weight: 1, arbitrary: bodyArb({}) })
     : hasBody
-      ? fc.oneof({ weight: 5, arbitrary: bodyArb(r.schema.body) }, { weight: 1, arbitrary: fc.constant({ what: 'no-body' }) })
+      ? fc.oneof({ weight: 4, arbitrary: bodyArb(r.schema.body) }, { weight: r.schema.body ? 3 : 0, arbitrary: nearValidArb(r.schema.body) }, { weight: 1, arbitrary: fc.constant({ what: 'no-body' }) })
       : fc.oneof({ weight: 5, arbitrary: fc.constant({ what: 'no-body' }) }, { weight: 1, arbitrary: bodyArb({}) });
   return fc.tuple(pathArb(r.url), queryString(qProps), body, fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom('gw_session=forged', `gw_session=${'x'.repeat(5000)}`, 'gw_session=\u00ff', 'gw_session=; gw_session=a', 'gw_session') }))
     .map(([path, q, b, badCookie]) => {
@@ -310,6 +369,16 @@ describe('fuzzed HTTP inputs', () => {
   // (busboy's "Boundary not found" reached the error handler as unexpected), and
   // a body ending inside the file part never answered: the file stream was never
   // ended nor errored, so the upload handler waited forever holding a temp file.
+  it('a recorded segment is served, a symlink in the recordings pointing outside is not', async () => {
+    const ok = await t.app.inject({ method: 'GET', url: `/api/recordings/cam-1/${SEGMENT}`, headers: { cookie: admin } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.body).toBe('SEGMENT-BYTES');
+    const linked = await t.app.inject({ method: 'GET', url: `/api/recordings/cam-1/${LINKED_SEGMENT}`, headers: { cookie: admin } });
+    expect(linked.statusCode).toBe(404);
+    expect(linked.body).not.toContain(SENTINEL);
+    expect(linked.json().field).toBe('params.*');
+  });
+
   it('uploads with no boundary or a body ending inside the file are a 400 naming the body, never a 500 or a hang', async () => {
     const truncated = '--fzb\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\nabc';
     const titled = `--fzb\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n${truncated}`;
