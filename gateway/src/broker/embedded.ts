@@ -26,7 +26,12 @@ export interface EmbeddedBrokerOptions {
   findDevice: (deviceId: string) => DeviceCredentials | undefined;
   verifySecret: (secret: string, hash: string) => boolean;
   policy: AccessPolicy;
-  /** Failed CONNECTs per client IP and username per minute before further ones are refused unchecked (default 10). */
+  /**
+   * Device CONNECTs with a wrong secret per client IP and device id per minute
+   * before further ones from that pair are refused unchecked (default 10; 0 = off).
+   * Trade-off: a peer sharing a device's IP (carrier NAT) who knows its id can
+   * hold that device off while it keeps hammering, as with the HTTP login limit.
+   */
   connectFailuresPerMinute?: number;
   /** Called for every refused connect/publish/subscribe, with the reason. */
   onRefused?: (what: 'connect' | 'publish' | 'subscribe' | 'packet', clientId: string | null, detail: string) => void;
@@ -60,10 +65,11 @@ export class EmbeddedBroker {
   /** Bound ports (useful when port 0 asked the OS to choose). */
   ports: { mqtt: number; mqtts: number | null } = { mqtt: 0, mqtts: null };
 
-  private readonly throttle: ConnectThrottle;
+  private readonly throttle: ConnectThrottle | null;
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {
-    this.throttle = new ConnectThrottle({ failuresPerMinute: opts.connectFailuresPerMinute ?? 10 });
+    const limit = opts.connectFailuresPerMinute ?? 10;
+    this.throttle = limit > 0 ? new ConnectThrottle({ failuresPerMinute: limit }) : null;
   }
 
   async start(): Promise<void> {
@@ -88,17 +94,15 @@ export class EmbeddedBroker {
           done(err as never, false);
         };
         if (!username || !password) return fail(NOT_AUTHORIZED, 'anonymous');
-        const ip = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
-        if (this.throttle.blocked(ip, username)) return fail(NOT_AUTHORIZED, 'too many failed connects; try again in a minute');
         const pw = password.toString('utf8');
         if (username === o.gateway.username) {
-          if (!safeEqual(pw, o.gateway.password)) {
-            this.throttle.failed(ip, username);
-            return fail(BAD_CREDENTIALS, 'bad gateway credentials');
-          }
+          // Never throttled: a local peer guessing must not lock the gateway's own link out (its password is 192 random bits).
+          if (!safeEqual(pw, o.gateway.password)) return fail(BAD_CREDENTIALS, 'bad gateway credentials');
           this.principals.set(client, { kind: 'gateway' });
           return done(null, true);
         }
+        const ip = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
+        if (this.throttle?.blocked(ip, username)) return fail(NOT_AUTHORIZED, 'too many failed connects; try again in a minute');
         // Username is the device id and must equal the client id, so one device
         // cannot take over another's session by reusing its client id. The one
         // exception is an auxiliary, publish-only session `<deviceId>.<suffix>`:
@@ -113,10 +117,10 @@ export class EmbeddedBroker {
         if (!this.acceptDevices) return fail(SERVER_UNAVAILABLE, 'gateway not ready');
         const dev = o.findDevice(username);
         if (!dev || !o.verifySecret(pw, dev.secretHash)) {
-          this.throttle.failed(ip, username);
+          this.throttle?.failed(ip, username);
           return fail(BAD_CREDENTIALS, 'bad device credentials');
         }
-        this.throttle.succeeded(ip, username);
+        this.throttle?.succeeded(ip, username);
         this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId, ...(aux ? { aux: true } : {}) });
         done(null, true);
       },
