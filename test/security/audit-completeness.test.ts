@@ -25,7 +25,7 @@ beforeAll(async () => {
   routes = await collectRoutes(g);
   auditBefore = auditLog().length;
   s = await seed(g);
-}, 150_000);
+}, 200_000);
 
 afterAll(async () => {
   await s?.stop();
@@ -127,6 +127,24 @@ describe('audit completeness', () => {
       expect(trail, want).toContain(want);
     }
   });
+
+  it('a snapshot at any recorded instant, segment edges included, is a picture (audited) or a 404 naming query.at, never a 500', async () => {
+    const found = await g.gw.ctx.segments.lookup('quay-1-cam', Date.now() - 3_600_000, Date.now());
+    const segs = found.segments.slice(-4, -1);
+    expect(segs.length).toBeGreaterThanOrEqual(2);
+    const bad: string[] = [];
+    let pictures = 0;
+    for (const seg of segs) {
+      for (const at of [seg.startMs, Math.round((seg.startMs + seg.endMs) / 2), seg.endMs - 1]) {
+        const r = await g.call({ method: 'GET', url: `/api/cameras/quay-1-cam/snapshot?at=${new Date(at).toISOString()}`, cookie: g.cookies.chairman });
+        if (r.statusCode === 200 && r.headers['content-type'] === 'image/jpeg' && r.rawPayload[0] === 0xff) pictures++;
+        else if (r.statusCode !== 404 || r.json().field !== 'query.at') bad.push(`${new Date(at).toISOString()} (${at - seg.startMs} ms into ${seg.endMs - seg.startMs} ms): ${r.statusCode} ${r.body.slice(0, 100)}`);
+      }
+    }
+    recordFigure(import.meta.url, { name: 'snapshots at segment edges answered 500', value: bad.length, rule: '= 0' });
+    expect(bad).toEqual([]);
+    expect(pictures).toBeGreaterThanOrEqual(segs.length * 2);
+  }, 60_000);
 
   it('refused attempts are audited too: a wrong role on an audited route leaves an ok:false entry with the caller', async () => {
     const before = auditLog().length;

@@ -41,7 +41,7 @@ beforeAll(async () => {
   g = await startSecGateway(SEED_SETTINGS);
   for (const role of ROLES) await openSse(g.cookies[role], role);
   s = await seed(g);
-}, 150_000);
+}, 200_000);
 
 afterAll(async () => {
   for (const e of sse) e.res.destroy();
@@ -167,6 +167,7 @@ describe('no secret leaves the gateway', () => {
       }
     }
     // The admin may read every one of them with these ids: a 4xx would mean the scan missed real data.
+    if (adminFailures.length) process.stdout.write(`[no-secrets] gateway errors:\n${g.logs.filter((l) => /"level":50/.test(l)).join('')}\n`);
     expect(adminFailures).toEqual([]);
     // 2. Public pages: the dashboard and its scripts, the health check, a bundle landing page.
     const index = await g.call({ method: 'GET', url: '/' });

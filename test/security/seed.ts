@@ -169,10 +169,13 @@ export async function seed(g: SecGateway): Promise<Seeded> {
   await act('technician', 'PATCH', '/api/cameras/:id', '/api/cameras/quay-1-cam', { name: 'Camera quầy một', password: ONVIF_PASSWORD });
   await act('technician', 'POST', '/api/cameras/:id/check', '/api/cameras/quay-1-cam/check');
   await act('technician', 'DELETE', '/api/cameras/:id', '/api/cameras/cam-xoa');
+  // Slow on a loaded machine (ONVIF connect, ffmpeg start, 2-s segments): generous, and says why if it fails.
   const found = await waitFor(async () => {
     const f = await g.gw.ctx.segments.lookup('quay-1-cam', Date.now() - 3_600_000, Date.now());
     return f.segments.length >= 3 && f;
-  }, 'three recorded segments', 60_000);
+  }, 'three recorded segments', 100_000).catch((err: Error) => {
+    throw new Error(`${err.message}; camera status: ${JSON.stringify(g.gw.ctx.cameraManager.status('quay-1-cam'))}`);
+  });
   const recFrom = found.segments[0]!.startMs;
   const recTo = found.segments[found.segments.length - 1]!.endMs;
 

@@ -222,9 +222,15 @@ export default async function clipRoutes(app: FastifyInstance, opts: { ctx: Gate
     const key = `${hit.segment.path}@${Math.floor(hit.offsetMs / 1000)}`;
     let jpeg = snapshots.get(key);
     if (!jpeg) {
-      jpeg = await ctx.ffmpeg.capture([
-        '-ss', (hit.offsetMs / 1000).toFixed(3), '-i', `file:${hit.segment.path}`, '-frames:v', '1', '-vf', 'scale=480:-2', '-q:v', '5', '-f', 'mjpeg', 'pipe:1',
+      const grab = (seek: string[]) => ctx.ffmpeg.capture([
+        ...seek, '-ss', (hit.offsetMs / 1000).toFixed(3), '-i', `file:${hit.segment.path}`, '-frames:v', '1', '-vf', 'scale=480:-2', '-q:v', '5', '-f', 'mjpeg', 'pipe:1',
       ]);
+      // An exact seek past the segment's last frame (its name's duration runs to the next segment) decodes
+      // nothing: then show the keyframe at or before `at` (a thumbnail, not the evidence), else say so.
+      jpeg = await grab([]).catch(() => grab(['-noaccurate_seek'])).catch((err: unknown) => {
+        ctx.log.warn({ err, cameraId: id, at: request.query.at }, 'snapshot: no frame decoded');
+        throw new ApiError(404, 'not_found', 'query.at: no picture could be decoded at this time', 'query.at');
+      });
       snapshots.set(key, jpeg);
       if (snapshots.size > 64) snapshots.delete(snapshots.keys().next().value!);
     }
