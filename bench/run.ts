@@ -24,6 +24,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
       + 'play-start skew, gateway CPU/RSS (--speakers 1000 --zones 20 --seconds 45 --lead <auto> --modes zones,devices --per-shard 5000 --profile)',
     run: async (argv) => (await import('./fanout.js')).fanoutBench(argv),
   },
+  brokers: {
+    describe: 'embedded broker (aedes) vs Mosquitto (external mode) side by side, same fleet steady state and broadcast, alternating rounds: '
+      + 'CPU, RSS, heartbeat latency, connect, delivery, ack completion, ratios (--speakers 2000 --rounds 3 --window 10 --compression 10 --clip 2)',
+    run: async (argv) => (await import('./brokers.js')).brokersBench(argv),
+  },
   tts: {
     describe: 'a ~60 s Vietnamese announcement: normalise text, espeak-ng, loudness measure, normalise+encode MP3, check; time per stage (--runs 3)',
     run: async (argv) => (await import('./tts.js')).ttsBench(argv),
