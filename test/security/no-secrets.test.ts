@@ -151,10 +151,14 @@ describe('no secret leaves the gateway', () => {
       device: 'spk-s1', zone: 'thon-1', camera: 'quay-1-cam', segment: s.ids.segment, media: s.ids.media, user: g.userIds.officer,
       broadcast: s.ids.broadcast, alarm: s.ids.alarm, tag: s.ids.tag, case: s.ids.case, export: s.ids.export, campaign: s.ids.campaign,
     };
+    // Ranges and times from the recording itself (a finished segment's middle for the snapshot).
+    const rec = (await g.gw.ctx.segments.lookup('quay-1-cam', Date.now() - 3_600_000, Date.now())).segments;
+    const mid = rec[rec.length - 2]!;
+    const range = `?from=${new Date(rec[0]!.startMs).toISOString()}&to=${new Date(rec[rec.length - 1]!.endMs).toISOString()}`;
     const query: Record<string, string> = {
-      '/api/cameras/:id/timeline': `?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date().toISOString()}`,
-      '/api/cameras/:id/playlist.m3u8': `?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date().toISOString()}`,
-      '/api/cameras/:id/snapshot': `?at=${new Date(Date.now() - 5_000).toISOString()}`,
+      '/api/cameras/:id/timeline': range,
+      '/api/cameras/:id/playlist.m3u8': range,
+      '/api/cameras/:id/snapshot': `?at=${new Date(Math.round((mid.startMs + mid.endMs) / 2)).toISOString()}`,
     };
     const adminFailures: string[] = [];
     const gets = routes.filter((r) => r.method === 'GET' && !r.isPublic && r.url !== '/api/events' && !r.websocket);
@@ -163,7 +167,8 @@ describe('no secret leaves the gateway', () => {
         const url = fillPath(r.url, ids) + (query[r.url] ?? '');
         const res = await g.call({ method: 'GET', url, cookie: g.cookies[role] });
         look(`${role} GET ${url} (${res.statusCode})`, res.body);
-        if (role === 'admin' && res.statusCode >= 400) adminFailures.push(`${url}: ${res.statusCode} ${res.body.slice(0, 100)}`);
+        // 426: the live microphone is a WebSocket (no body to scan on a plain GET).
+        if (role === 'admin' && res.statusCode >= 400 && res.statusCode !== 426) adminFailures.push(`${url}: ${res.statusCode} ${res.body.slice(0, 100)}`);
       }
     }
     // The admin may read every one of them with these ids: a 4xx would mean the scan missed real data.

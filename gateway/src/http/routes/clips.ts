@@ -223,11 +223,13 @@ export default async function clipRoutes(app: FastifyInstance, opts: { ctx: Gate
     let jpeg = snapshots.get(key);
     if (!jpeg) {
       const grab = (seek: string[]) => ctx.ffmpeg.capture([
-        ...seek, '-ss', (hit.offsetMs / 1000).toFixed(3), '-i', `file:${hit.segment.path}`, '-frames:v', '1', '-vf', 'scale=480:-2', '-q:v', '5', '-f', 'mjpeg', 'pipe:1',
+        ...seek, '-i', `file:${hit.segment.path}`, '-frames:v', '1', '-vf', 'scale=480:-2', '-q:v', '5', '-f', 'mjpeg', 'pipe:1',
       ]);
+      const ss = ['-ss', (hit.offsetMs / 1000).toFixed(3)];
       // An exact seek past the segment's last frame (its name's duration runs to the next segment) decodes
-      // nothing: then show the keyframe at or before `at` (a thumbnail, not the evidence), else say so.
-      jpeg = await grab([]).catch(() => grab(['-noaccurate_seek'])).catch((err: unknown) => {
+      // nothing: then the keyframe at or before `at`, then the segment's first frame (a thumbnail, not the
+      // evidence), else say so.
+      jpeg = await grab(ss).catch(() => grab(['-noaccurate_seek', ...ss])).catch(() => grab([])).catch((err: unknown) => {
         ctx.log.warn({ err, cameraId: id, at: request.query.at }, 'snapshot: no frame decoded');
         throw new ApiError(404, 'not_found', 'query.at: no picture could be decoded at this time', 'query.at');
       });
