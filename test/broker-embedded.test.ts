@@ -1,5 +1,6 @@
 // EmbeddedBroker on its own (no gateway around it): the admission gate and the
 // no-retained-messages rule, which keeps a fleet reconnect linear.
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../gateway/src/broker/embedded.js';
 import { AccessPolicy } from '../gateway/src/broker/policy.js';
@@ -27,13 +28,15 @@ afterEach(async () => {
 });
 
 describe('embedded broker', () => {
-  it('refuses devices with CONNACK 3 (server unavailable) until the gateway opens admission; the gateway itself may connect', async () => {
+  it('holds a device CONNECT (no CONNACK, never a refusal) until the gateway opens admission; the gateway itself may connect', async () => {
     const { url, b } = await start();
-    const err = await connectDevice(url, 'spk-1', 's1').catch((e: { code?: number }) => e);
-    expect((err as { code?: number }).code).toBe(3);
+    // CONNACK 3 would make mqtt.js stop reconnecting (reconnectOnConnackError is off by default).
+    const pending = connectDevice(url, 'spk-1', 's1');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.connectedDevices()).toEqual([]);
     const gw = await connectDevice(url, 'gw-client', GW.password, { username: GW.username });
     b.acceptDevices = true;
-    const dev = await connectDevice(url, 'spk-1', 's1');
+    const dev = await pending;
     expect(dev.connected).toBe(true);
     dev.end(true);
     gw.end(true);
@@ -62,7 +65,7 @@ describe('embedded broker', () => {
     late.end(true);
   });
 
-  it('closeDevices() ends device sessions without publishing their wills, refuses new ones, and keeps the gateway client', async () => {
+  it('closeDevices() ends device sessions without publishing their wills, cuts new ones off without a CONNACK, and keeps the gateway client', async () => {
     const { url, b } = await start();
     b.acceptDevices = true;
     const gw = await connectDevice(url, 'gw-client', GW.password, { username: GW.username });
@@ -78,8 +81,15 @@ describe('embedded broker', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(wills).toEqual([]);
     expect(gw.connected).toBe(true);
-    const again = await connectDevice(url, 'spk-1', 's1').catch((e: { code?: number }) => e);
-    expect((again as { code?: number }).code).toBe(3);
+    // Cut, not refused: a client retries a closed connection but gives up after a CONNACK refusal.
+    const again = mqtt.connect(url, { clientId: 'spk-1', username: 'spk-1', password: 's1', protocolVersion: 4, reconnectPeriod: 0 });
+    const outcome = await new Promise<string>((r) => {
+      again.once('connect', () => r('connected'));
+      again.once('error', (e) => r(`refused: ${e.message}`));
+      again.once('close', () => r('closed'));
+    });
+    again.end(true);
+    expect(outcome).toBe('closed');
     dev.end(true);
     gw.end(true);
   });

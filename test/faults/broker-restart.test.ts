@@ -144,6 +144,44 @@ describe('embedded broker: gateway restarted with devices connected', () => {
   });
 });
 
+// Found by the restart test above under load (a keypad never came back): the
+// embedded broker refused devices with CONNACK 3 while the gateway was starting
+// or stopping ("it retries"), but mqtt.js (reconnectOnConnackError off by
+// default) and other clients take a refusal as final and stop reconnecting.
+describe('embedded broker: a device connecting while the gateway starts or stops', () => {
+  it('is held until devices are admitted (starting) or cut off without a refusal (stopping), so plain mqtt.js comes back', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-brk-win-'));
+    cleanups.push(() => removeDir(dir));
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const gw = await makeGateway(dir, { broker: { host: '127.0.0.1', port } });
+    const { secret } = await gw.ctx.registry.createDevice({ id: 'kpd-win', type: 'keypad', name: 'Bàn phím', zoneId: null });
+    const broker = gw.ctx.broker!;
+    await broker.start(); // listening, devices not admitted yet (the gateway's link is not subscribed)
+    cleanups.push(() => broker.stop());
+    const refusals: string[] = [];
+    const kp = keypad(url, 'kpd-win', secret);
+    kp.on('error', (e) => refusals.push(e.message));
+    cleanups.push(() => kp.endAsync(true));
+    await sleep(800);
+    broker.acceptDevices = true;
+    await waitFor(() => broker.isConnected('kpd-win'), 5000, 'connected once admitted');
+    // Stopping: devices are closed first; a quick reconnect before the broker is
+    // gone must not be refused for good either. Then a new broker on the same port.
+    await broker.closeDevices();
+    await sleep(800);
+    await broker.stop();
+    const gw2 = await makeGateway(dir, { broker: { host: '127.0.0.1', port } });
+    const broker2 = gw2.ctx.broker!;
+    await broker2.start();
+    cleanups.push(() => broker2.stop());
+    broker2.acceptDevices = true;
+    await waitFor(() => broker2.isConnected('kpd-win'), 5000, 'reconnected to the new broker');
+    f('start/stop window: CONNACK refusals seen by a device', refusals.length, undefined, '= 0');
+    expect(refusals).toEqual([]);
+  });
+});
+
 describe('external Mosquitto: broker killed and restarted on the same port', () => {
   it('the gateway link resubscribes, devices come back, owed commands are delivered', { timeout: 90_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gw-brk-ext-'));

@@ -47,9 +47,10 @@ export function isAuxClientId(clientId: string, deviceId: string): boolean {
 }
 
 // CONNACK return codes, MQTT 3.1.1 §3.2.2.3
-const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
+/** A device CONNECT that comes while the gateway is starting waits at most this long for admission, then is cut (it reconnects). */
+const HOLD_CONNECT_MS = 10_000;
 
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
@@ -59,8 +60,22 @@ export class EmbeddedBroker {
   private clients = new Map<string, Client>();
   /** Auxiliary publish-only sessions (see isAuxClientId): closed with their device, never counted as its link. */
   private auxClients = new Set<Client>();
-  /** Devices are refused (CONNACK 3) until the gateway's own client is subscribed. */
-  acceptDevices = false;
+  /**
+   * Devices are not admitted until the gateway's own client is subscribed: a
+   * CONNECT meanwhile is held until then (at most HOLD_CONNECT_MS), and while
+   * stopping the connection is cut without a CONNACK. Never CONNACK 3: mqtt.js
+   * (reconnectOnConnackError is off by default) and other clients take any
+   * refusal as final and stop reconnecting; a cut connection they retry.
+   */
+  get acceptDevices(): boolean {
+    return this.admitting;
+  }
+  set acceptDevices(v: boolean) {
+    this.admitting = v;
+    if (v) for (const [, h] of this.held) h.go();
+  }
+  private admitting = false;
+  private held = new Map<Client, { go: () => void; cut: () => void }>();
   private closing = false;
   /** Bound ports (useful when port 0 asked the OS to choose). */
   ports: { mqtt: number; mqtts: number | null } = { mqtt: 0, mqtts: null };
@@ -102,6 +117,8 @@ export class EmbeddedBroker {
           return done(null, true);
         }
         const ip = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
+        const { throttle, principals } = this;
+        const user: string = username;
         if (this.throttle?.blocked(ip, username)) return fail(NOT_AUTHORIZED, 'too many failed connects; try again in a minute');
         // Username is the device id and must equal the client id, so one device
         // cannot take over another's session by reusing its client id. The one
@@ -113,16 +130,29 @@ export class EmbeddedBroker {
         const aux = client.id !== username && isAuxClientId(client.id, username);
         if (client.id !== username && !aux) return fail(NOT_AUTHORIZED, 'client id must equal username');
         // Until the gateway's own client is subscribed, a device's first messages
-        // would reach nobody: tell it to come back (CONNACK 3, it retries).
-        if (!this.acceptDevices) return fail(SERVER_UNAVAILABLE, 'gateway not ready');
-        const dev = o.findDevice(username);
-        if (!dev || !o.verifySecret(pw, dev.secretHash)) {
-          this.throttle?.failed(ip, username);
-          return fail(BAD_CREDENTIALS, 'bad device credentials');
+        // would reach nobody: hold it (starting) or cut it off (stopping); see acceptDevices.
+        if (!this.acceptDevices) {
+          const cut = () => {
+            this.held.delete(client);
+            clearTimeout(timer);
+            o.onRefused?.('connect', client.id ?? null, 'gateway not ready: connection closed without CONNACK');
+            client.close();
+          };
+          const timer = setTimeout(cut, this.closing ? 0 : HOLD_CONNECT_MS);
+          this.held.set(client, { cut, go: () => { this.held.delete(client); clearTimeout(timer); admit(); } });
+          return;
         }
-        this.throttle?.succeeded(ip, username);
-        this.principals.set(client, { kind: 'device', deviceId: username, zoneId: dev.zoneId, ...(aux ? { aux: true } : {}) });
-        done(null, true);
+        admit();
+        function admit(): void {
+          const dev = o.findDevice(user);
+          if (!dev || !o.verifySecret(pw, dev.secretHash)) {
+            throttle?.failed(ip, user);
+            return fail(BAD_CREDENTIALS, 'bad device credentials');
+          }
+          throttle?.succeeded(ip, user);
+          principals.set(client, { kind: 'device', deviceId: user, zoneId: dev.zoneId, ...(aux ? { aux: true } : {}) });
+          done(null, true);
+        }
       },
       authorizePublish: (client, packet, cb) => {
         // client is null for a stale will published after a restart: nobody to check, refuse.
@@ -254,12 +284,14 @@ export class EmbeddedBroker {
   async closeDevices(): Promise<void> {
     this.acceptDevices = false;
     this.closing = true;
+    for (const [, h] of this.held) h.cut();
     const devices = [...this.clients.values(), ...this.auxClients].filter((c) => this.principals.get(c)?.kind === 'device');
     await Promise.all(devices.map((c) => new Promise<void>((r) => c.close(() => r()))));
   }
 
   async stop(): Promise<void> {
     this.closing = true;
+    for (const [, h] of this.held) h.cut();
     // Stop accepting first; server.close() only completes once every socket is
     // gone, which happens when aedes closes its clients.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
