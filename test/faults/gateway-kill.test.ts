@@ -270,7 +270,8 @@ describe('gateway under kill -9', () => {
       // The away speaker of the previous run comes back: what it was owed must reach it now.
       if (run > 1) bringBack(setup.offline[run - 2]!);
       if (run > KILLS) break;
-      const owing = Promise.all([owe(`spk-off-${run}`, 10 + run), owe(`spk-off-${run}`, 20 + run)]);
+      // Owed before the kill (each answers 504 after the 1 s ack timeout, stored before it was sent).
+      await Promise.all([owe(`spk-off-${run}`, 10 + run), owe(`spk-off-${run}`, 20 + run)]);
       // A firing moment (each minute boundary; the runner ticks every 50 ms and
       // writes 6 broadcasts and 12 journal lines then) when one comes within 12 s; right
       // after ready (the start-up catch-up firing) on runs 3 and 6; else 3-8 s in.
@@ -296,7 +297,6 @@ describe('gateway under kill -9', () => {
       await exited(c);
       loading = false;
       await loadLoop;
-      await owing;
       expect(c.signalCode, stderr).toBe('SIGKILL');
       owedAtKills.push(checkDisk(`kill ${run}`).filter((o) => o.deviceId.startsWith('spk-off-')));
     }
