@@ -6,6 +6,7 @@
 // request refusal, and token randomness. Password change / disable logging
 // out other sessions is covered by test/api.test.ts ('changing my password…',
 // 'protects the last admin and logs out a disabled user').
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFigure, percentile } from '../helpers/figures.js';
 import { sessionCookie } from '../helpers/api-gateway.js';
@@ -78,6 +79,59 @@ describe('logout', () => {
     // Only that session: the user's other session lives on.
     expect((await me(other)).statusCode).toBe(200);
   });
+});
+
+describe('live event streams follow the session', () => {
+  /** Opens /api/events; resolves once the head arrives; `ended` settles when the server closes it. */
+  const open = (cookie: string) => new Promise<{ ended: Promise<number>; text: () => string; close: () => void }>((resolve, reject) => {
+    const t0 = Date.now();
+    let text = '';
+    const req = httpRequest({ host: '127.0.0.1', port: g.gw.httpPort, path: '/api/events', headers: { cookie } }, (res) => {
+      expect(res.statusCode).toBe(200);
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      const ended = new Promise<number>((r) => res.on('close', () => r(Date.now() - t0)));
+      resolve({ ended, text: () => text, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const within = (p: Promise<number>, ms: number) => Promise.race([p, new Promise<number>((r) => setTimeout(() => r(-1), ms))]);
+
+  it('a stream ends once its session is logged out, its user disabled or its role changed (no events to a revoked session)', async () => {
+    const ends: number[] = [];
+    // Logout from another tab of the same session.
+    let c = sessionCookie(await login(USERNAMES.officer, PASSWORDS.officer, { remoteAddress: '10.60.0.1' }));
+    let st = await open(c);
+    expect((await g.call({ method: 'POST', url: '/api/auth/logout', cookie: c })).statusCode).toBe(204);
+    let ms = await within(st.ended, 15_000);
+    st.close();
+    expect(ms, 'stream still open 15 s after logout').toBeGreaterThan(0);
+    ends.push(ms);
+    // The user disabled by the admin.
+    c = sessionCookie(await login(USERNAMES.officer, PASSWORDS.officer, { remoteAddress: '10.60.0.2' }));
+    st = await open(c);
+    expect((await g.call({ method: 'PATCH', url: `/api/users/${g.userIds.officer}`, cookie: g.cookies.admin, payload: { disabled: true } })).statusCode).toBe(200);
+    ms = await within(st.ended, 15_000);
+    st.close();
+    expect((await g.call({ method: 'PATCH', url: `/api/users/${g.userIds.officer}`, cookie: g.cookies.admin, payload: { disabled: false } })).statusCode).toBe(200);
+    expect(ms, 'stream still open 15 s after the user was disabled').toBeGreaterThan(0);
+    ends.push(ms);
+    // A chairman demoted to officer must stop getting case and tag events (recording events are role-filtered at connect).
+    c = sessionCookie(await login(USERNAMES.chairman, PASSWORDS.chairman, { remoteAddress: '10.60.0.3' }));
+    st = await open(c);
+    expect((await g.call({ method: 'PATCH', url: `/api/users/${g.userIds.chairman}`, cookie: g.cookies.admin, payload: { role: 'officer' } })).statusCode).toBe(200);
+    ms = await within(st.ended, 15_000);
+    st.close();
+    expect((await g.call({ method: 'PATCH', url: `/api/users/${g.userIds.chairman}`, cookie: g.cookies.admin, payload: { role: 'chairman' } })).statusCode).toBe(200);
+    expect(ms, 'stream still open 15 s after a role change').toBeGreaterThan(0);
+    ends.push(ms);
+    recordFigure(import.meta.url, { name: 'live stream closed after logout / disable / role change (max)', value: Math.max(...ends), unit: 'ms', rule: '< 15000' });
+    // A live session's stream stays open.
+    const ok = await open(g.cookies.admin);
+    expect(await within(ok.ended, 1500)).toBe(-1);
+    ok.close();
+  }, 60_000);
 });
 
 describe('cookie flags and expiry', () => {
