@@ -7,6 +7,7 @@
 // out other sessions is covered by test/api.test.ts ('changing my password…',
 // 'protects the last admin and logs out a disabled user').
 import { request as httpRequest } from 'node:http';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFigure, percentile } from '../helpers/figures.js';
 import { sessionCookie } from '../helpers/api-gateway.js';
@@ -131,6 +132,30 @@ describe('live event streams follow the session', () => {
     const ok = await open(g.cookies.admin);
     expect(await within(ok.ended, 1500)).toBe(-1);
     ok.close();
+  }, 60_000);
+});
+
+describe('the live microphone follows the session', () => {
+  it('an officer\'s live microphone WebSocket is cut once the session is logged out (the broadcast stops taking audio)', async () => {
+    await g.gw.ctx.registry.createZone({ id: 'thon-mic', name: 'Thôn Mic' });
+    await g.gw.ctx.registry.createDevice({ id: 'spk-mic', type: 'speaker', name: 'Loa mic', zoneId: 'thon-mic' });
+    const bc = await g.gw.ctx.broadcasts.create({ source: { kind: 'live', maxSeconds: 60 }, target: { zones: ['thon-mic'] } }, USERNAMES.officer);
+    const c = sessionCookie(await login(USERNAMES.officer, PASSWORDS.officer, { remoteAddress: '10.61.0.1' }));
+    const ws = new WebSocket(`ws://127.0.0.1:${g.gw.httpPort}/api/broadcasts/${bc.id}/live`, { headers: { cookie: c } });
+    await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
+    const closed = new Promise<{ code: number; at: number }>((r) => ws.once('close', (code) => r({ code, at: Date.now() })));
+    ws.send(Buffer.alloc(64));
+    expect((await g.call({ method: 'POST', url: '/api/auth/logout', cookie: c })).statusCode).toBe(204);
+    const t0 = Date.now();
+    // The officer keeps talking: the next chunks must not be taken.
+    const talk = setInterval(() => { if (ws.readyState === ws.OPEN) ws.send(Buffer.alloc(64)); }, 250);
+    const r = await Promise.race([closed, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+    clearInterval(talk);
+    ws.terminate();
+    await g.gw.ctx.broadcasts.cancel(bc.id).catch(() => {});
+    expect(r, 'microphone still open 15 s after logout').not.toBeNull();
+    expect(r!.code).toBe(4401);
+    recordFigure(import.meta.url, { name: 'live microphone cut after logout', value: r!.at - t0, unit: 'ms', rule: '< 15000' });
   }, 60_000);
 });
 

@@ -10,6 +10,7 @@ import type { GatewayContext } from '../../gateway.js';
 import type { StreamEnded, StreamHub } from '../../broadcast/streams.js';
 import type { MediaUrlSigner } from '../media-urls.js';
 import { ApiError } from '../plugins/errors.js';
+import { SESSION_COOKIE } from '../plugins/auth.js';
 import { noQuery, responses } from '../schemas.js';
 
 const LIVE = ['admin', 'officer'] as const;
@@ -19,7 +20,9 @@ export const STREAM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
 const MAX_CHUNK_BYTES = 1024 * 1024;
 
 /** Close codes the officer's browser sees (4000-4999 are the application's). */
-export const LIVE_CLOSE = { ended: 1000, notBinary: 1003, notOpen: 4404, busy: 4409 } as const;
+export const LIVE_CLOSE = { ended: 1000, notBinary: 1003, revoked: 4401, notOpen: 4404, busy: 4409 } as const;
+/** How often an open microphone re-checks its session (chunks re-check it at most once a second). */
+const SESSION_CHECK_MS = 5_000;
 
 /** Stream ids are signed in their own namespace, so no media signature can open a stream or the reverse. */
 const streamKey = (id: string) => `stream-${id}`;
@@ -93,6 +96,17 @@ export async function streamRoutes(app: FastifyInstance, { ctx, streams }: { ctx
         return;
       }
       ctx.log.info({ stream: id, user: request.user?.username }, 'live microphone connected');
+      // The microphone is the session's: logout, expiry, a disabled user or a role that may no longer go live cut it.
+      const token = request.cookies[SESSION_COOKIE];
+      let checkedAt = Date.now();
+      const revoked = () => {
+        const s = app.sessions.get(token);
+        const u = s ? ctx.users.get(s.userId) : undefined;
+        return !u || u.disabled || !(LIVE as readonly string[]).includes(u.role);
+      };
+      const cut = () => socket.close(LIVE_CLOSE.revoked, 'session: ended (logged out, expired, disabled or role changed)');
+      const guard = setInterval(() => { if (revoked()) cut(); }, SESSION_CHECK_MS);
+      guard.unref();
       const onEnded = (e: StreamEnded) => {
         if (e.id !== id) return;
         streams.off('ended', onEnded);
@@ -104,10 +118,18 @@ export async function streamRoutes(app: FastifyInstance, { ctx, streams }: { ctx
           socket.close(LIVE_CLOSE.notBinary, 'messages must be binary audio chunks');
           return;
         }
+        if (Date.now() - checkedAt >= 1000) {
+          checkedAt = Date.now();
+          if (revoked()) {
+            cut();
+            return;
+          }
+        }
         // ws's default binaryType ('nodebuffer') gives a Buffer; fragmented messages come as a list.
         input.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
       });
       socket.on('close', () => {
+        clearInterval(guard);
         streams.off('ended', onEnded);
         // The encoder flushes what it has; the stream ends when it exits.
         input.end();
