@@ -131,7 +131,7 @@ describe('embedded broker: gateway restarted with devices connected', () => {
     const doubled = speakers.filter((s) => (plays.get(s.id) ?? []).filter((p) => p.broadcastId === bc.id && p.kind === 'finished').length > 1).length;
     console.log(`broker-restart (embedded): stop ${Math.round(stoppedMs)} ms, start ${Math.round(startedMs)} ms, all ${total} devices online ${Math.round(allOnlineMs)} ms after start; ` +
       `broadcast ${b.status} ${played}/${ds.length} in ${Math.round(completeMs)} ms from the stop`);
-    f('embedded: devices', total, '10 sim speakers + 4 mqtt.js keypads');
+    f('embedded: devices (10 sim speakers + 4 mqtt.js keypads)', total);
     f('embedded: all devices online again after start()', Math.round(allOnlineMs), 'ms');
     f('embedded: gateway stop + start', Math.round(stoppedMs + startedMs), 'ms');
     f('embedded: broadcast sent just before the restart, played', `${played} / ${ds.length}`, undefined, 'all');
@@ -282,7 +282,7 @@ describe('external Mosquitto: broker killed and restarted on the same port', () 
     if (lost || gw.ctx.dispatcher.owed().length) console.log('owed:', JSON.stringify(gw.ctx.dispatcher.owed()), 'executed:', JSON.stringify([...executed]), 'ids:', owedIds);
     f('external: gateway link reconnected after the broker restart', Math.round(linkMs), 'ms');
     f('external: link resubscribed (first telemetry in)', Math.round(resubscribedMs), 'ms');
-    f('external: all speakers online again', Math.round(devicesMs), 'ms', '< 20000');
+    f('external: all speakers online again', Math.round(devicesMs), 'ms');
     f('external: owed (1 command sent while down, 1 to a speaker back before the link, 1 broadcast made while down to 8)', owedIds.length + ds.length);
     f('external: owed lost (commands not executed + deliveries not played)', lost, undefined, '= 0');
     f('external: owed executed or played twice', twice + playedTwice, undefined, '= 0');
