@@ -214,7 +214,7 @@ let t: TestGateway;
 let admin: string;
 let routes: Route[] = [];
 const outsideSentinels: string[] = [];
-const stats = { tried: 0, byClass: new Map<string, number>(), fiveHundreds: 0, relogins: 0, byKind: new Map<string, number>() };
+const stats = { tried: 0, byClass: new Map<string, number>(), unnamed: new Map<string, number>(), fiveHundreds: 0, relogins: 0, byKind: new Map<string, number>() };
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 beforeAll(async () => {
@@ -321,7 +321,12 @@ async function check(r: Route, req: Req): Promise<void> {
     expect(json!.code, label).toMatch(/^[a-z][a-z_]*$/);
     expect(typeof json!.message, label).toBe('string');
     expect(json!.message!.length, label).toBeGreaterThan(8);
-    if (json!.code === 'validation') {
+    // Every refusal starts with what it is about: a part of the request (body.x, query.x, params.x, headers.x,
+    // file), the session, or the route itself ("route GET /x not found").
+    const named = /^(body|query|params|headers|file|session)[.:*]|^route [A-Z]+ .* not found$/s.test(json!.message!);
+    if (!named) bump(stats.unnamed, `${res.statusCode} ${json!.code}: ${json!.message!.slice(0, 80)}`);
+    expect(named, `${label}: the message names no part of the request`).toBe(true);
+    if (['validation', 'bad_request', 'payload_too_large', 'unsupported_media_type', 'uri_too_long'].includes(json!.code!) && res.statusCode !== 413) {
       // Names the part and the field: "body.name: ...", "query.limit: ...", "params.id: ...".
       expect(json!.message, label).toMatch(/^(body|query|params|headers)[.:]/);
       expect(json!.field, label).toMatch(/^(body|query|params|headers)/);
@@ -360,6 +365,7 @@ describe('fuzzed HTTP inputs', () => {
     recordFigure(import.meta.url, { name: 'malformed HTTP inputs tried', value: stats.tried, rule: '≥ 3000' });
     recordFigure(import.meta.url, { name: 'seed', value: SEED });
     for (const [k, v] of [...stats.byClass].sort((a, b) => b[1] - a[1])) recordFigure(import.meta.url, { name: `answers ${k}`, value: v });
+    recordFigure(import.meta.url, { name: '4xx whose message names no part of the request', value: stats.unnamed.size, rule: '= 0' });
     recordFigure(import.meta.url, { name: 'inputs by kind', value: [...stats.byKind].map(([k, v]) => `${k} ${v}`).join(', ') });
     recordFigure(import.meta.url, { name: '5xx answers (undocumented)', value: stats.fiveHundreds, rule: '= 0' });
     recordFigure(import.meta.url, { name: 'fuzz run time', value: Date.now() - started, unit: 'ms' });

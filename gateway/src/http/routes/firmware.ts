@@ -58,7 +58,7 @@ export default async function firmwareRoutes(app: FastifyInstance, { ctx }: { ct
       response: responses({ 200: imageOut, 201: imageOut }),
     },
   }, async (request, reply) => {
-    if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'body: must be multipart/form-data with model, version, sha256 and one "file"');
+    if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'body: must be multipart/form-data with model, version, sha256 and one "file"', 'body');
     const announced = Number(request.headers['content-length']);
     if (Number.isFinite(announced) && announced > MAX_FIRMWARE_BYTES + 64 * 1024) throw tooBig();
     const tmpDir = join(ctx.firmware.dir, 'tmp');

@@ -202,7 +202,7 @@ export default async function mediaRoutes(app: FastifyInstance, { ctx }: { ctx: 
       response: responses({ 200: mediaItemSchema, 201: mediaItemSchema }),
     },
   }, async (request, reply) => {
-    if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'body: must be multipart/form-data with a "title" field and one "file"');
+    if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'body: must be multipart/form-data with a "title" field and one "file"', 'body');
     // Refused before reading a byte when the client announces a body far over the limit.
     const announced = Number(request.headers['content-length']);
     if (Number.isFinite(announced) && announced > maxBytes + 64 * 1024) throw tooBig();
