@@ -2,7 +2,7 @@
 // Root context: validation, errors, cookies, OpenAPI docs and request
 // counting. Everything else lives in one child context whose auth plugin
 // refuses, at startup, any route that does not name its roles.
-import Fastify, { type FastifyInstance, type FastifySchemaCompiler, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifySchemaCompiler, type RouteOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -61,6 +61,16 @@ export async function buildApp(ctx: GatewayContext, opts: BuildOptions = {}): Pr
     bodyLimit: 64 * 1024,
     exposeHeadRoutes: false,
     schemaErrorFormatter: formatSchemaErrors,
+    // The router's own refusals (bad percent-encoding, a path parameter over
+    // 100 characters) in the API's { code, message, field } shape, not Fastify's.
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      return reply.code(tooLong ? 414 : 400).type('application/json; charset=utf-8').send({
+        code: tooLong ? 'uri_too_long' : 'bad_request',
+        message: tooLong ? 'params: a path parameter is longer than 100 characters' : 'params: the path is not valid percent-encoded UTF-8',
+        field: 'params',
+      });
+    },
   });
   // JSON only: a text/plain body is what a cross-site form or no-cors fetch can send.
   app.removeContentTypeParser('text/plain');

@@ -43,6 +43,17 @@ const STATUS_CODES: Record<number, string> = {
   406: 'not_acceptable', 409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 416: 'range_not_satisfiable', 429: 'rate_limited',
 };
 
+const FASTIFY_CLIENT_ERRORS: Record<string, (request: FastifyRequest) => [field: string, reason: string]> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => ['body', 'is not valid JSON, or holds a __proto__ or constructor.prototype key (refused)'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => ['body', 'is empty although the content type says JSON'],
+  FST_ERR_CTP_BODY_TOO_LARGE: () => ['body', 'is larger than this route accepts'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ['headers.content-length', 'does not match the body'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) => [
+    'headers.content-type',
+    `${JSON.stringify(String(request.headers['content-type'] ?? '').slice(0, 80))} is not accepted; send application/json (uploads: multipart/form-data)`,
+  ],
+};
+
 const REGISTRY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
 
 export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, log: Logger): { status: number; body: ErrorBody } {
@@ -87,7 +98,18 @@ export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, 
   // Fastify's own client errors (bad JSON, wrong content type, body too large):
   // their messages describe the request, not the server, so they are safe to show.
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  const named = FASTIFY_CLIENT_ERRORS[fe.code ?? ''];
+  if (named && status >= 400 && status < 500) {
+    // Said the way the rest of the API says it: the part of the request, then why (found by test/faults/fuzz-http).
+    const [field, reason] = named(request);
+    return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: `${field}: ${reason}`, field } };
+  }
   if (status >= 400 && status < 500) {
+    // A file route (/assets/*, /docs/static/*) refusing a path: @fastify/static only says "Forbidden" or "Bad Request".
+    if ((!fe.code || fe.code.startsWith('FST_STATIC_')) && request.routeOptions?.url?.endsWith('*')) {
+      const reason = status === 404 ? 'no such file' : 'is not a file this route serves';
+      return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: `params.*: ${reason}`, field: 'params.*' } };
+    }
     return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: fe.message } };
   }
   log.error({ err, method: request.method, url: request.url }, 'request failed');

@@ -6,11 +6,13 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { GatewayContext } from '../../gateway.js';
 import type { GatewayEvents } from '../../core/bus.js';
-import { ALL_ROLES } from './auth.js';
+import { ALL_ROLES, SESSION_COOKIE } from './auth.js';
 import { noQuery, responses } from '../schemas.js';
 
 export const HEARTBEAT_MS = 15_000;
 export const TELEMETRY_MIN_INTERVAL_MS = 5_000;
+/** How often an idle stream re-checks its session (events re-check it at most once a second). */
+export const SESSION_CHECK_MS = 5_000;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -59,8 +61,22 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
     });
     res.write(': connected\nretry: 5000\n\n');
 
+    // The stream lives only as long as what authorised it: logout, expiry, a disabled user or a changed role
+    // end it (the client reconnects and is authorised again, with the events its role may see now).
+    const token = request.cookies[SESSION_COOKIE];
+    const role = request.user?.role;
+    let checkedAt = 0;
+    const allowed = (): boolean => {
+      const now = Date.now();
+      if (now - checkedAt < 1000) return true;
+      checkedAt = now;
+      const s = app.sessions.get(token);
+      const u = s ? ctx.users.get(s.userId) : undefined;
+      return Boolean(u && !u.disabled && u.role === role);
+    };
     const lastTelemetry = new Map<string, number>();
     const send = (name: string, data: unknown) => {
+      if (!allowed()) return close();
       if (!res.writableEnded) res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     };
     const names = STREAMED.filter((n) => !RECORDING_EVENTS.has(n) || RECORDING_ROLES.has(request.user?.role ?? ''));
@@ -78,12 +94,15 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
     // A comment line keeps NAT and proxies from dropping an idle connection.
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
+    const guard = setInterval(() => { if (!allowed()) close(); }, SESSION_CHECK_MS);
+    guard.unref();
 
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
+      clearInterval(guard);
       for (const off of offs) off();
       streams.delete(close);
       if (!res.writableEnded) res.end();
