@@ -366,8 +366,9 @@ describe('gateway under kill -9', () => {
     const titles = new Map<string, number>();
     for (const b of index) if (b.title.startsWith('kill-')) titles.set(b.title, (titles.get(b.title) ?? 0) + 1);
     doubled += [...titles.values()].filter((n) => n > 1).length;
-    // Proof of play the broker acknowledged but the records do not show (no hard
-    // rule: deliveries are written coalesced, at most once a second per broadcast).
+    // Proof of play the broker acknowledged but the records do not show: the
+    // inbox journals device events before their PUBACK and replays them at start
+    // (devices/inbox.ts); before it, 1-9 % of reports were lost per run.
     let proofLost = 0;
     const proofChecked = reported.filter((r) => r.at < stopAt - 1500);
     for (const r of proofChecked) {
@@ -401,7 +402,7 @@ describe('gateway under kill -9', () => {
     f('store checks (parse + schema), after each kill and the clean stop', KILLS + 1, undefined, 'all pass');
     f('plays on the speakers', playsFinished.size);
     f('plays doubled on a speaker (same broadcast played twice)', playedTwice, undefined, '= 0');
-    f('proof of play acknowledged by the broker but not in the records', `${proofLost} of ${proofChecked.length}`);
+    f('proof of play acknowledged by the broker but not in the records', `${proofLost} of ${proofChecked.length}`, undefined, '= 0');
 
     expect(httpErrors).toEqual([]);
     expect(missing).toEqual([]);
@@ -413,6 +414,7 @@ describe('gateway under kill -9', () => {
     expect(everySent).toBe(true);
     expect(executedTwice).toBe(0);
     expect(playedTwice).toBe(0);
+    expect(proofLost, `proof of play lost: ${proofLost} of ${proofChecked.length}`).toBe(0);
     expect(resent).toBe(allOwed.size);
     expect(finalOwed).toEqual([]);
   });

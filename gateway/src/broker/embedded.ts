@@ -38,6 +38,13 @@ export interface EmbeddedBrokerOptions {
   onLink?: (deviceId: string, connected: boolean) => void;
   /** A device subscribed to its own command topic: it can receive what it is owed. */
   onCommandSubscription?: (deviceId: string) => void;
+  /**
+   * Called for a device's QoS 1 publish before it is acknowledged (PUBACK goes
+   * out when this settles); a promise makes the ack wait, e.g. until the
+   * message is on disk (devices/inbox.ts). A rejection is logged and the
+   * message still goes on: a full disk must not cut every device off.
+   */
+  beforeAck?: (deviceId: string, topic: string, payload: Buffer) => Promise<void> | undefined;
   log?: { warn: (obj: object, msg: string) => void; debug: (obj: object, msg: string) => void };
 }
 
@@ -173,7 +180,12 @@ export class EmbeddedBroker {
         // scans every retained message on every SUBSCRIBE, which made a fleet
         // reconnect O(devices²): ~75 s of CPU for 10,000 speakers.
         if (who.kind === 'device') packet.retain = false;
-        cb(null);
+        const wait = who.kind === 'device' && packet.qos > 0 ? o.beforeAck?.(who.deviceId, packet.topic, packet.payload as Buffer) : undefined;
+        if (!wait) return cb(null);
+        wait.then(() => cb(null), (err: Error) => {
+          o.log?.warn({ clientId: client!.id, topic: packet.topic, err: err.message }, 'event not journaled before its ack');
+          cb(null);
+        });
       },
       authorizeSubscribe: (client, sub, cb) => {
         const who = this.principals.get(client);

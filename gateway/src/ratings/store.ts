@@ -111,6 +111,11 @@ export class RatingStore {
     }
   }
 
+  /** Resolves once every rating and duty line asked for so far is on disk (or failed). */
+  idle(): Promise<void> {
+    return this.chain.then(() => {}, () => {});
+  }
+
   /** Appends lines to a file and fdatasyncs, one write at a time. */
   private append(file: string, lines: unknown[]): Promise<void> {
     const run = async () => {
