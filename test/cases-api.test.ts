@@ -290,7 +290,7 @@ describe('bookmarks, motion tags and queries', () => {
     }
   });
 
-  it('streams tag.changed and case.changed to the chairman, not to an officer', async () => {
+  it('streams tag.changed and case.changed to the chairman, not to an officer; device telemetry to the officer, not to the chairman', async () => {
     const chair = await openEvents(chairman);
     const off = await openEvents(officer);
     const r = await t.call({ method: 'POST', url: '/api/tags', cookie: chairman, payload: { desk: 'quay-1', note: 'sse' } });
@@ -300,6 +300,13 @@ describe('bookmarks, motion tags and queries', () => {
     expect(chair.text()).toContain('event: tag.changed');
     expect(off.text()).not.toContain('tag.changed');
     expect(off.text()).not.toContain('case.changed');
+    // Device telemetry is for the roles that may read devices: the officer, not the chairman.
+    t.gw.ctx.bus.emit('device.telemetry', { deviceId: 'spk-sse-probe', at: Date.now(), telemetry: { rssi: -61 } } as never);
+    await waitFor(() => off.text().includes('spk-sse-probe'), 'telemetry on the officer\'s stream');
+    // Presence (for the home tiles) still reaches the chairman, after the telemetry: a barrier for the check below.
+    t.gw.ctx.bus.emit('device.presence', { deviceId: 'spk-sse-probe2', online: true, at: Date.now(), reason: 'test' });
+    await waitFor(() => chair.text().includes('spk-sse-probe2'), 'presence on the chairman\'s stream');
+    expect(chair.text()).not.toContain('device.telemetry');
     chair.close();
     off.close();
   });

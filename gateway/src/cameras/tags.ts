@@ -26,6 +26,8 @@ export interface TagSource {
   deviceId?: string;
   score?: number;
   deviceAt?: number;
+  /** low-rating: the keypad's event id (a redelivered or replayed rating tags once) */
+  eventId?: string;
   /** motion/tamper: the ONVIF topic of the first event */
   topic?: string;
   /** complaint: its case */
@@ -455,6 +457,11 @@ export class TagService {
     const score = event.score;
     if (typeof score !== 'number' || !Number.isInteger(score) || score < 1 || score > 5) return null;
     if (score > this.o.settings().lowRatingMax) return null;
+    // The same rating again (a redelivery, or the event inbox replaying it after a crash): one tag.
+    const eventId = typeof event.eventId === 'string' && event.eventId ? event.eventId : undefined;
+    if (eventId) {
+      for (const t of this.byId.values()) if (t.type === 'low-rating' && t.source.eventId === eventId && t.source.deviceId === deviceId) return null;
+    }
     const desk = typeof event.desk === 'string' && event.desk ? event.desk : this.o.deskOfKeypad(deviceId);
     const deviceAt = typeof event.at === 'number' ? event.at : undefined;
     // The keypad's time if plausible (a late delivery still lands on the right moment), else the gateway's.
@@ -462,7 +469,7 @@ export class TagService {
     if (!desk) this.o.log?.warn({ deviceId }, 'tags: low rating from a keypad with no desk (cameras.desks[].keypads); tagged without camera');
     return this.create({
       type: 'low-rating', desk, at, note: `điểm ${score}/5`,
-      source: { deviceId, score, ...(deviceAt !== undefined ? { deviceAt } : {}) }, createdBy: `device:${deviceId}`,
+      source: { deviceId, score, ...(deviceAt !== undefined ? { deviceAt } : {}), ...(eventId ? { eventId } : {}) }, createdBy: `device:${deviceId}`,
     });
   }
 

@@ -35,6 +35,9 @@ const STREAMED = Object.keys(VIEW) as StreamedEvent[];
 /** Tags and cases point at recordings of citizens: only for the roles that may view them. */
 const RECORDING_EVENTS = new Set<StreamedEvent>(['tag.changed', 'case.changed', 'export.progress']);
 const RECORDING_ROLES = new Set(['chairman', 'admin']);
+/** Telemetry (signal, temperature, volume…) is for the roles that may read devices (GET /api/devices); presence stays for everyone's tiles. */
+const DEVICE_EVENTS = new Set<StreamedEvent>(['device.telemetry']);
+const DEVICE_ROLES = new Set(['admin', 'technician', 'officer']);
 
 export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
   /** Open streams' close functions, for app shutdown. */
@@ -44,7 +47,7 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/api/events', {
     config: { roles: ALL_ROLES },
     schema: {
-      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device), device.changed, alarm.*, broadcast.updated, schedule.changed; tag.changed, case.changed and export.progress for chairman and admin',
+      summary: 'Live events (text/event-stream): device.presence, device.telemetry (at most every 5 s per device; not for chairman), device.changed, alarm.*, broadcast.updated, schedule.changed; tag.changed, case.changed and export.progress for chairman and admin',
       tags: ['events'],
       querystring: noQuery,
       response: responses({ 200: { content: { 'text/event-stream': { schema: { type: 'string' } } } } }),
@@ -79,7 +82,7 @@ export function registerSse(app: FastifyInstance, ctx: GatewayContext): void {
       if (!allowed()) return close();
       if (!res.writableEnded) res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    const names = STREAMED.filter((n) => !RECORDING_EVENTS.has(n) || RECORDING_ROLES.has(request.user?.role ?? ''));
+    const names = STREAMED.filter((n) => (!RECORDING_EVENTS.has(n) || RECORDING_ROLES.has(role ?? '')) && (!DEVICE_EVENTS.has(n) || DEVICE_ROLES.has(role ?? '')));
     const offs = names.map((name) =>
       ctx.bus.on(name, (e: GatewayEvents[typeof name]) => {
         if (name === 'device.telemetry') {
