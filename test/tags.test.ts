@@ -173,6 +173,21 @@ describe('sources', () => {
     expect(s.get(orphan.id)!.cameraIds).toEqual(['cam-2']);
     expect(s.list({ cameraId: 'cam-2' }).map((t) => t.id)).toEqual([orphan.id]);
   });
+
+  it('the same rating again (redelivery, or the inbox replaying it after a crash) tags once, also after a restart', async () => {
+    const s = tagService();
+    await s.start();
+    const ev = { type: 'rating', score: 1, at: T0, eventId: 'kpd-1-e42' };
+    expect(await s.onRating('kpd-1', ev, T0)).not.toBeNull();
+    expect(await s.onRating('kpd-1', ev, T0 + 5)).toBeNull();
+    await s.stop();
+    const again = tagService();
+    await again.start();
+    expect(await again.onRating('kpd-1', ev, T0 + 9)).toBeNull();
+    // Another keypad's event with the same id is its own rating.
+    expect(await again.onRating('kpd-2', { ...ev, desk: 'quay-1' }, T0)).not.toBeNull();
+    expect(again.list({ types: ['low-rating'] })).toHaveLength(2);
+  });
 });
 
 describe('queries and protection', () => {
