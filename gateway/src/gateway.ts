@@ -173,6 +173,7 @@ export class Gateway {
       ? { username: `gateway-${settings.ns}`, password: randomBytes(24).toString('base64url') }
       : { username: settings.broker.username, password: settings.broker.password };
     const refused = metrics.counter('gateway_mqtt_refused_total', 'Refused MQTT connects, publishes and subscribes');
+    const refusalLogged = new Map<string, number>();
     // Embedded broker: device events are on disk before their PUBACK, replayed at start (devices/inbox.ts).
     const inbox = settings.broker.mode === 'embedded'
       ? new DeviceInbox({
@@ -194,8 +195,15 @@ export class Gateway {
         findDevice: (id) => registry.device(id),
         verifySecret: verifyDeviceSecret,
         policy: new AccessPolicy(topics),
+        connectFailuresPerMinute: settings.broker.connectFailuresPerMinute,
         onRefused: (what, clientId, detail) => {
           refused({ what });
+          // One line per client and kind per 10 s: a hammering device must not flood the log (the metric counts all).
+          const k = `${what} ${clientId ?? '-'}`;
+          const t = now();
+          if ((refusalLogged.get(k) ?? -Infinity) > t - 10_000) return;
+          if (refusalLogged.size > 10_000) refusalLogged.clear();
+          refusalLogged.set(k, t);
           log.warn({ what, clientId, detail }, 'mqtt refused');
         },
         onLink: (deviceId, connected) => bus.emit('device.link', { deviceId, connected, at: now() }),

@@ -43,6 +43,7 @@ export const settingsSchema = {
         password: { type: 'string', default: '' },
         maxPayloadBytes: { type: 'integer', minimum: 256, maximum: 1048576, default: 16384 },
         deviceMessagesPerSecond: { type: 'number', exclusiveMinimum: 0, default: 20, description: 'per-device flood limit; excess is dropped and counted' },
+        connectFailuresPerMinute: { type: 'integer', minimum: 0, maximum: 1000, default: 10, description: 'embedded: wrong-secret CONNECTs per client IP and device id per minute before further ones are refused unchecked (0: off)' },
       },
     },
     health: {
@@ -210,7 +211,7 @@ export interface Settings {
   http: { host: string; port: number; secureCookies: boolean; sessionHours: number; loginAttemptsPerMinute: number };
   broker: {
     mode: 'embedded' | 'external'; host: string; port: number; tlsPort: number; tlsCertFile: string; tlsKeyFile: string;
-    url: string; username: string; password: string; maxPayloadBytes: number; deviceMessagesPerSecond: number;
+    url: string; username: string; password: string; maxPayloadBytes: number; deviceMessagesPerSecond: number; connectFailuresPerMinute: number;
   };
   health: {
     heartbeatSeconds: number; missedHeartbeats: number; offlineAlarmMinutes: number; weakRssiDbm: number;
