@@ -23,6 +23,7 @@ import { buildApp } from '../../gateway/src/http/app.js';
 import { shared } from '../../gateway/src/http/schemas.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/api-gateway.js';
 import { recordFigure } from '../helpers/figures.js';
+import { ensureDashboardBuilt } from '../e2e/build-dashboard.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? (Date.now() % 2 ** 31));
 /** Runs per route; routes that spawn espeak/ffmpeg when an input happens to be valid get fewer. */
@@ -218,6 +219,8 @@ const stats = { tried: 0, byClass: new Map<string, number>(), unnamed: new Map<s
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 beforeAll(async () => {
+  // What ships: the built dashboard (a fresh clone has none until a test builds it; then / would be the 503 "not built" page).
+  await ensureDashboardBuilt();
   // 1 MB uploads: the oversize case costs 1.5 MB per attempt instead of 50.
   // Commands to the (offline) fuzz device give up after 0.5 s instead of 10.
   t = await startGateway({ media: { maxUploadMb: 1 }, commands: { ackTimeoutSeconds: 0.5 } });
@@ -390,7 +393,9 @@ describe('fuzzed HTTP inputs', () => {
   it('uploads with no boundary or a body ending inside the file are a 400 naming the body, never a 500 or a hang', async () => {
     const truncated = '--fzb\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\nabc';
     const titled = `--fzb\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n${truncated}`;
-    const cases: Array<[string, string]> = [['multipart/form-data', titled], ['multipart/form-data; boundary=fzb', truncated], ['multipart/form-data; boundary=fzb', titled]];
+    // A part named __proto__ (found by this fuzzer in a fresh-clone CI run: the refusal named no part of the request).
+    const proto = '--fzb\r\nContent-Disposition: form-data; name="__proto__"; filename=""\r\nContent-Type: audio/mpeg\r\n\r\n\r\n--fzb--\r\n';
+    const cases: Array<[string, string]> = [['multipart/form-data', titled], ['multipart/form-data; boundary=fzb', truncated], ['multipart/form-data; boundary=fzb', titled], ['multipart/form-data; boundary=fzb', proto]];
     for (const url of ['/api/media', '/api/firmware']) {
       for (const [ct, payload] of cases) {
         const res = await Promise.race([

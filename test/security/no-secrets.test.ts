@@ -17,6 +17,7 @@ import { recordFigure } from '../helpers/figures.js';
 import { verifyDeviceSecret } from '../../gateway/src/devices/secret.js';
 import { collectRoutes, fillPath, ROLES, startSecGateway, type SecGateway } from './harness.js';
 import { seed, SEED_SETTINGS, type Seeded } from './seed.js';
+import { ensureDashboardBuilt } from '../e2e/build-dashboard.js';
 
 let g: SecGateway;
 let s: Seeded;
@@ -38,6 +39,8 @@ function openSse(cookie: string, role: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  // What ships: the built dashboard (a fresh clone has none until a test builds it; then / would be the 503 "not built" page).
+  await ensureDashboardBuilt();
   g = await startSecGateway(SEED_SETTINGS);
   for (const role of ROLES) await openSse(g.cookies[role], role);
   s = await seed(g);

@@ -46,6 +46,8 @@ const STATUS_CODES: Record<number, string> = {
 const FASTIFY_CLIENT_ERRORS: Record<string, (request: FastifyRequest) => [field: string, reason: string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: () => ['body', 'is not valid JSON, or holds a __proto__ or constructor.prototype key (refused)'],
   FST_ERR_CTP_EMPTY_JSON_BODY: () => ['body', 'is empty although the content type says JSON'],
+  // @fastify/multipart: a part named __proto__ / constructor / prototype (found by test/faults/fuzz-http).
+  FST_PROTO_VIOLATION: () => ['body', 'has a multipart field named __proto__, constructor or prototype (refused)'],
   FST_ERR_CTP_BODY_TOO_LARGE: () => ['body', 'is larger than this route accepts'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ['headers.content-length', 'does not match the body'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) => [
