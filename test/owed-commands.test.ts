@@ -70,6 +70,23 @@ describe('owed commands', () => {
     c.end(true);
   });
 
+  it('a device that subscribes and then announces itself (the contract) gets each owed command once, not once per signal', async () => {
+    await t?.close();
+    t = await startGateway({ commands: { ackTimeoutSeconds: 0.2 } });
+    const { secret } = await t.gw.ctx.registry.createDevice({ id: 'spk-once', type: 'speaker', name: 'Loa đình' });
+    expect(await t.gw.ctx.dispatcher.send('spk-once', 'volume', { level: 40 })).toMatchObject({ owed: true });
+    const c = await connectDevice(t.mqttUrl, 'spk-once', secret, { clean: true });
+    const got: string[] = [];
+    c.on('message', (_topic, payload) => got.push((JSON.parse(payload.toString()) as { id: string }).id));
+    // Subscribe, then the live state: both say "ready" on the embedded broker; the command is not acked yet.
+    await c.subscribeAsync('commune/dev/spk-once/cmd', { qos: 1 });
+    await c.publishAsync('commune/dev/spk-once/state', JSON.stringify({ online: true, fw: '1.0.0' }), { qos: 1, retain: true });
+    await waitFor(() => got.length >= 1, 3000, 'the owed command');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(got).toHaveLength(1);
+    c.end(true);
+  });
+
   it('rejects an invalid command before it is stored', async () => {
     await expect(t!.gw.ctx.dispatcher.send('spk-auto', 'volume', { level: 400 })).rejects.toThrow(/level: must be <= 100/);
     expect(t!.gw.ctx.dispatcher.owed('spk-auto')).toHaveLength(0);

@@ -235,6 +235,8 @@ export class Gateway {
       topics, contract, bus, metrics, isKnownDevice: (id) => registry.device(id) !== undefined,
       maxPayloadBytes: settings.broker.maxPayloadBytes, messagesPerSecond: settings.broker.deviceMessagesPerSecond, log,
       now,
+      // Owed work goes out once per reconnect: the subscription already triggered it (found by the fault suite).
+      readyBySubscription: broker ? (id) => broker.hasCommandSubscription(id) : undefined,
     });
 
     const ffmpeg = new Ffmpeg({

@@ -82,6 +82,8 @@ export class EmbeddedBroker {
     if (v) for (const [, h] of this.held) h.go();
   }
   private admitting = false;
+  /** Sessions that subscribed to their command topic (device.ready already sent for them). */
+  private commandSubscribed = new WeakSet<Client>();
   private held = new Map<Client, { go: () => void; cut: () => void }>();
   private closing = false;
   /** Bound ports (useful when port 0 asked the OS to choose). */
@@ -220,7 +222,10 @@ export class EmbeddedBroker {
     });
     aedes.on('subscribe', (subs, client) => {
       const who = this.principals.get(client);
-      if (who?.kind === 'device' && subs.some((s) => o.policy.isOwnCommandTopic(who, s.topic))) o.onCommandSubscription?.(who.deviceId);
+      if (who?.kind === 'device' && subs.some((s) => o.policy.isOwnCommandTopic(who, s.topic))) {
+        this.commandSubscribed.add(client);
+        o.onCommandSubscription?.(who.deviceId);
+      }
     });
     aedes.on('clientError', (client, err) => o.log?.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (client, err) => o.log?.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
@@ -293,6 +298,16 @@ export class EmbeddedBroker {
    * with no subscriber, and aedes' emitter drains that backlog recursively
    * (seen as "Maximum call stack size exceeded" with 10,000 speakers).
    */
+  /**
+   * Whether the device's current session has subscribed to its command topic:
+   * then its "ready" was already signalled, and the live state it publishes
+   * next (the contract) must not trigger the same re-sends a second time.
+   */
+  hasCommandSubscription(deviceId: string): boolean {
+    const c = this.clients.get(deviceId);
+    return !!c && this.commandSubscribed.has(c);
+  }
+
   async closeDevices(): Promise<void> {
     this.acceptDevices = false;
     this.closing = true;

@@ -18,6 +18,8 @@ export interface IngestOptions {
   messagesPerSecond: number;
   log: { warn: (obj: object, msg: string) => void };
   now?: () => number;
+  /** Embedded broker: the device's session already signalled "ready" by subscribing (a state then adds nothing). */
+  readyBySubscription?: (deviceId: string) => boolean;
 }
 
 export type DropReason = 'bad-topic' | 'unknown-device' | 'oversize' | 'rate-limited' | 'bad-json' | 'schema' | 'duplicate' | 'retained-replay';
@@ -77,7 +79,7 @@ export class Ingest {
         // (re)subscribes, it is the only sign of a device that came back while
         // the link was down (after a broker restart the devices often beat the
         // gateway); if it is stale, the re-sent commands just stay owed.
-        if (s.online) bus.emit('device.ready', { deviceId, at, via: 'state' });
+        if (s.online && !this.o.readyBySubscription?.(deviceId)) bus.emit('device.ready', { deviceId, at, via: 'state' });
         break;
       }
       case 'telemetry':
