@@ -29,6 +29,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
       + 'CPU, RSS, heartbeat latency, connect, delivery, ack completion, ratios (--speakers 2000 --rounds 3 --window 10 --compression 10 --clip 2)',
     run: async (argv) => (await import('./brokers.js')).brokersBench(argv),
   },
+  inbox: {
+    describe: 'device event inbox: events journaled (fdatasync, grouped) before their PUBACK, bursts of 1/100/2000: events/s and write → durable latency (--dir <disk to measure>)',
+    run: async (argv) => (await import('./inbox.js')).inboxBench(argv),
+  },
   tts: {
     describe: 'a ~60 s Vietnamese announcement: normalise text, espeak-ng, loudness measure, normalise+encode MP3, check; time per stage (--runs 3)',
     run: async (argv) => (await import('./tts.js')).ttsBench(argv),
