@@ -48,6 +48,13 @@ const FASTIFY_CLIENT_ERRORS: Record<string, (request: FastifyRequest) => [field:
   FST_ERR_CTP_EMPTY_JSON_BODY: () => ['body', 'is empty although the content type says JSON'],
   // @fastify/multipart: a part named __proto__ / constructor / prototype (found by test/faults/fuzz-http).
   FST_PROTO_VIOLATION: () => ['body', 'has a multipart field named __proto__, constructor or prototype (refused)'],
+  // @fastify/multipart's limits (the route sets them: one file, a few short fields): found by fuzz-http in CI.
+  FST_PARTS_LIMIT: () => ['body', 'has more multipart parts than this upload takes'],
+  FST_FILES_LIMIT: () => ['body.file', 'only one file per upload'],
+  FST_FIELDS_LIMIT: () => ['body', 'has more form fields than this upload takes'],
+  FST_REQ_FILE_TOO_LARGE: () => ['body.file', 'is larger than this route accepts'],
+  FST_INVALID_MULTIPART_CONTENT_TYPE: () => ['headers.content-type', 'is not multipart/form-data'],
+  FST_INVALID_JSON_FIELD_ERROR: () => ['body', 'has a field declared as JSON that is not valid JSON'],
   FST_ERR_CTP_BODY_TOO_LARGE: () => ['body', 'is larger than this route accepts'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ['headers.content-length', 'does not match the body'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) => [
