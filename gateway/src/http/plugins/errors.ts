@@ -119,6 +119,12 @@ export function toErrorBody(err: FastifyError | Error, request: FastifyRequest, 
       const reason = status === 404 ? 'no such file' : 'is not a file this route serves';
       return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: `params.*: ${reason}`, field: 'params.*' } };
     }
+    // Any other framework or plugin refusal of a request with a body (codes FST_*) is about that body:
+    // say so rather than a bare library message, and log the code so it gets its own wording.
+    if (fe.code?.startsWith('FST_') && request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'DELETE') {
+      log.warn({ code: fe.code, method: request.method, url: request.url }, 'unmapped client error code; named as the body');
+      return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: `body: ${fe.message}`, field: 'body' } };
+    }
     return { status, body: { code: STATUS_CODES[status] ?? 'bad_request', message: fe.message } };
   }
   log.error({ err, method: request.method, url: request.url }, 'request failed');
